@@ -1,0 +1,169 @@
+"""The Starlette application: GraphQL over HTTP and WebSocket, health and readiness."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from tortoise import connections
+
+from api.context import Context
+from api.schema import build_schema
+from api.services import Services
+from domain import db
+from domain.program.config import Program
+from domain.program.config import load as load_program
+from domain.settings import Settings
+
+log = logging.getLogger("loyalty.api")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_QUERY_STRING_BYTES = 16 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class GraphQLView(GraphQL):
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        return Context(
+            services=self.services,
+            authorization=request.headers.get("authorization"),
+            request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+        )
+
+
+class EdgeGuard:
+    """Tags each request with an id (X-Request-Id) and refuses oversized ones
+    before anything parses them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        if scope["type"] == "websocket":
+            return await self.app(scope, receive, send)
+
+        if len(scope.get("query_string", b"")) > MAX_QUERY_STRING_BYTES:
+            return await _refuse(send, 414, f"The query string exceeds {MAX_QUERY_STRING_BYTES} bytes.", request_id)
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                return await _refuse(send, 413, f"The request body exceeds {MAX_BODY_BYTES} bytes.", request_id)
+
+        delivered = False
+
+        async def replay() -> dict:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def tag(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, replay, tag)
+
+
+async def _refuse(send: Send, status: int, message: str, request_id: str) -> None:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": "REQUEST_TOO_LARGE"}}]})
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ],
+    })
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    program: Program | None = None,
+    database: db.Database | None = None,
+) -> Starlette:
+    """The API. With `database`, the app migrates and connects at startup and
+    disconnects at shutdown; without, the caller has connected the ORM already."""
+    settings = settings or Settings()
+    settings.check()
+    services = Services.from_settings(settings, program or load_program(settings.program))
+    graphql = GraphQLView(
+        services,
+        schema=build_schema(production=settings.production),
+        graphql_ide=None if settings.production else "graphiql",
+        allow_queries_via_get=True,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+    )
+
+    async def healthz(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> JSONResponse:
+        if not services.ready:
+            return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        try:
+            await connections.get("default").execute_query("SELECT 1")
+        except Exception as exc:
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"ready": False, "reason": "database unreachable"}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if database is not None:
+            await db.migrate(database.credentials)
+            await db.connect(database.credentials)
+        services.ready = True
+        try:
+            yield
+        finally:
+            services.ready = False
+            services.firebase.close()
+            if database is not None:
+                await db.disconnect()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.add_middleware(EdgeGuard)
+    return app

@@ -1,0 +1,191 @@
+"""The `loyalty` command: serve, migrate, token, seed, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+import warnings
+from datetime import timedelta
+
+from domain import db
+from domain.settings import ConfigurationError, Settings
+
+log = logging.getLogger("loyalty")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    settings.check()
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from domain.program.config import load
+
+    started = time.monotonic()
+    settings = _settings()
+    program = load(settings.program)  # a bad program file stops us before anything starts
+    database = db.open_database(settings.database_url, settings.home)
+    try:
+        app = create_app(settings, program=program, database=database)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            ws_max_size=64 * 1024,
+            proxy_headers=settings.production,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        app.state.started = started
+        server.run()
+    finally:
+        database.stop()
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    database = db.open_database(settings.database_url, settings.home)
+    try:
+        asyncio.run(db.migrate(database.credentials))
+    finally:
+        database.stop()
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+async def _member_subject(subject: str) -> str:
+    """A member's UUID from their email or their global ID, checked in the database."""
+    import uuid
+
+    from api.relay import uuid_of
+    from domain.errors import InvalidInput
+    from domain.members import service as members
+
+    if "@" in subject:
+        member = await members.by_email(subject)
+    else:
+        try:
+            member = await members.find(uuid_of(subject, "Member"))
+        except InvalidInput:
+            try:
+                member = await members.find(uuid.UUID(subject))
+            except ValueError:
+                member = None
+    if member is None:
+        raise LookupError(f"no member with id or email {subject!r}")
+    return str(member.id)
+
+
+def token(args: argparse.Namespace) -> int:
+    from domain.identity.tokens import Role, TokenIssuer
+
+    settings = _settings()
+    role = Role(args.role)
+    subject = args.subject.strip()
+    if not subject or len(subject) > 200:
+        print("error: --subject must be 1 to 200 characters", file=sys.stderr)
+        return 2
+    if role is Role.MEMBER:
+        database = db.open_database(settings.database_url, settings.home)
+
+        async def resolve() -> str:
+            await db.connect(database.credentials, pool_max=1)
+            try:
+                return await _member_subject(subject)
+            finally:
+                await db.disconnect()
+
+        try:
+            subject = asyncio.run(resolve())
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            database.stop()
+    issuer = TokenIssuer(settings.signing_key())
+    value, _ = issuer.mint(role, subject, ttl=timedelta(seconds=args.ttl))
+    print(value)
+    return 0
+
+
+def seed(args: argparse.Namespace) -> int:
+    from api.demo import seed_demo
+
+    if not args.demo:
+        print("error: say what to seed: --demo loads the demo members", file=sys.stderr)
+        return 2
+    settings = _settings()
+    database = db.open_database(settings.database_url, settings.home)
+    try:
+        asyncio.run(seed_demo(settings, database))
+    finally:
+        database.stop()
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    from api.schema import sdl
+
+    sys.stdout.write(sdl())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="loyalty", description="The loyalty platform's API and tools.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the API (embedded PostgreSQL unless LOYALTY_DATABASE_URL)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=serve)
+
+    m = sub.add_parser("migrate", help="apply database migrations")
+    m.set_defaults(func=migrate)
+
+    t = sub.add_parser("token", help="print an access token")
+    t.add_argument("--role", required=True, choices=["member", "staff", "marketer"])
+    t.add_argument("--subject", required=True, help="member: id or email; staff/marketer: a name")
+    t.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    t.set_defaults(func=token)
+
+    d = sub.add_parser("seed", help="load demo data")
+    d.add_argument("--demo", action="store_true", help="demo members, and tokens to try them with")
+    d.set_defaults(func=seed)
+
+    g = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    g.set_defaults(func=schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
+    warnings.filterwarnings("ignore", module="platformdirs")
+    if getattr(args, "ttl", 3600) < 1 or getattr(args, "ttl", 0) > 366 * 86400:
+        print("error: --ttl must be between 1 second and a year", file=sys.stderr)
+        sys.exit(2)
+    try:
+        sys.exit(args.func(args))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:
+        from domain.program.config import ProgramError
+
+        if isinstance(exc, ProgramError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise

@@ -1,0 +1,45 @@
+"""The per-request context: who is asking (decoded once) and the process's services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from domain.errors import InvalidCredentials
+from domain.identity.tokens import Principal
+
+if TYPE_CHECKING:
+    from api.services import Services
+
+
+@dataclass
+class Context:
+    services: Services
+    authorization: str | None
+    request_id: str
+    _principal: Principal | None = field(default=None, init=False)
+    _auth_error: str | None = field(default=None, init=False)
+    _decoded: bool = field(default=False, init=False)
+
+    def principal(self) -> Principal | None:
+        """The caller, or None without a token. A bad token leaves `auth_error` set."""
+        if not self._decoded:
+            self._decoded = True
+            self._principal, self._auth_error = self._decode()
+        return self._principal
+
+    @property
+    def auth_error(self) -> str | None:
+        self.principal()
+        return self._auth_error
+
+    def _decode(self) -> tuple[Principal | None, str | None]:
+        if not self.authorization:
+            return None, "Sign in: this needs an access token."
+        scheme, _, token = self.authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None, "Send the access token as 'Authorization: Bearer <token>'."
+        try:
+            return self.services.tokens.verify(token.strip()), None
+        except InvalidCredentials as exc:
+            return None, exc.message

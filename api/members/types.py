@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from api.relay import Node, to_global_id
+from api.tiers.types import TierStatus
+from api.wallets.types import Wallet
+from domain import clock
+from domain.members.models import Member as MemberRow
+from domain.tiers import service as tiers
+
+
+@strawberry.type(description="Consent the member has given; both off until they say yes.")
+class Preferences:
+    push_marketing: bool
+    location_nudges: bool
+    timezone: str
+    locale: str
+
+
+@strawberry.type(description="A member of the loyalty program.")
+class Member(Node):
+    member_number: str = strawberry.field(description="Printed on the card; 10 characters.")
+    display_name: str | None
+    email: str | None
+    birthday: date | None
+    enrolled_at: datetime
+    preferences: Preferences
+    row: strawberry.Private[MemberRow]
+
+    @classmethod
+    def of(cls, row: MemberRow) -> Member:
+        return cls(
+            id=to_global_id("Member", row.id),
+            member_number=row.member_number,
+            display_name=row.display_name,
+            email=row.email,
+            birthday=row.birthday,
+            enrolled_at=row.created_at,
+            preferences=Preferences(
+                push_marketing=row.push_marketing,
+                location_nudges=row.location_nudges,
+                timezone=row.timezone,
+                locale=row.locale,
+            ),
+            row=row,
+        )
+
+    @strawberry.field(description="Tier, qualifying points and progress to the next tier.")
+    def tier(self, info: Info) -> TierStatus:
+        # Qualifying points come from the ledger, which lands with the wallets.
+        return TierStatus.of(tiers.status_of(info.context.services.program, 0, clock.now()))
+
+    @strawberry.field(description="The member's wallets: points, and cashback when enabled.")
+    def wallets(self) -> list[Wallet]:
+        return []
+
+
+@strawberry.type(description="What the app shows as the member's QR code at the till.")
+class MemberCard:
+    qr_payload: str = strawberry.field(description="Encode this as a QR code; it changes every minute.")
+    expires_at: datetime = strawberry.field(description="Fetch a new card before this moment.")

@@ -1,0 +1,119 @@
+"""Relay conventions: opaque global IDs, the Node interface, cursor connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import strawberry
+
+from domain.errors import InvalidInput
+
+T = TypeVar("T")
+
+MAX_PAGE = 100
+
+
+def to_global_id(type_name: str, key: object) -> strawberry.ID:
+    raw = f"{type_name}:{key}".encode()
+    return strawberry.ID(base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+
+
+def from_global_id(value: str, field: str = "id") -> tuple[str, str]:
+    """(type name, key) of a global ID, or INVALID_INPUT when it is not one."""
+    try:
+        if len(value) > 200:
+            raise ValueError
+        padded = value + "=" * (-len(value) % 4)
+        type_name, key = base64.urlsafe_b64decode(padded.encode("ascii")).decode().split(":", 1)
+        if not type_name or not key:
+            raise ValueError
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidInput(f"'{value[:40]}' is not a valid ID.", field=field) from None
+    return type_name, key
+
+
+def uuid_of(value: str, type_name: str, field: str = "id") -> uuid.UUID:
+    """The UUID inside a global ID of `type_name`; INVALID_INPUT for any other ID."""
+    got, key = from_global_id(value, field)
+    if got != type_name:
+        raise InvalidInput(f"This is a {got} ID; a {type_name} ID is expected.", field=field)
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        raise InvalidInput(f"'{value[:40]}' is not a valid ID.", field=field) from None
+
+
+@strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+@dataclass(frozen=True)
+class Page:
+    """A validated request for one page: `first` items after `after`."""
+
+    first: int
+    after: str | None
+
+
+def page(first: int, after: str | None) -> Page:
+    if first < 1 or first > MAX_PAGE:
+        raise InvalidInput(f"first must be between 1 and {MAX_PAGE}.", field="first")
+    if after is not None and len(after) > 200:
+        raise InvalidInput("after is not a cursor from this list.", field="after")
+    return Page(first, after)
+
+
+def encode_cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode("|".join(str(p) for p in parts).encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = base64.urlsafe_b64decode(padded.encode("ascii")).decode().split("|")
+    except (ValueError, UnicodeError, binascii.Error):
+        parts = []
+    if len(parts) != count:
+        raise InvalidInput("after is not a cursor from this list.", field="after")
+    return parts
+
+
+def connection(nodes: list, first: int, cursor_of) -> Connection:
+    """Build a connection from up to first+1 fetched nodes (the extra one tells hasNextPage)."""
+    has_next = len(nodes) > first
+    nodes = nodes[:first]
+    edges = [Edge(cursor=cursor_of(n), node=n) for n in nodes]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=False,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

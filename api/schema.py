@@ -1,0 +1,124 @@
+"""The GraphQL schema: root types assembled from each area's mixins, and the guards
+every request passes (depth, aliases, tokens, error masking, caches)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext, Info
+
+from api.auth import IsSignedIn
+from api.errors import MaskUnexpectedErrors
+from api.identity.mutations import IdentityMutation
+from api.members.mutations import MembersMutation
+from api.members.queries import MembersQuery
+from api.members.types import Member
+from api.relay import Node, from_global_id
+from api.tiers.types import Tier
+from api.wallets.types import Wallet
+from domain.identity.tokens import Role
+from domain.members import service as members
+
+log = logging.getLogger("loyalty.api")
+
+# Generous for every document the apps send (the deepest is 6), far below abuse.
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 2_000
+
+
+async def _member_node(info: Info, key: str) -> Member | None:
+    principal = info.context.principal()
+    if principal.role is Role.MEMBER and str(principal.member_id) != key:
+        return None  # another member's data: as if it did not exist
+    try:
+        member_id = uuid.UUID(key)
+    except ValueError:
+        return None
+    row = await members.find(member_id)
+    return Member.of(row) if row else None
+
+
+async def _tier_node(info: Info, key: str) -> Tier | None:
+    tier = info.context.services.program.tier(key)
+    return Tier.of(tier) if tier else None
+
+
+NODE_RESOLVERS = {
+    "Member": _member_node,
+    "Tier": _tier_node,
+}
+
+
+@strawberry.type(description="The program's public rules: currency and the tier ladder.")
+class Program:
+    name: str
+    currency: str
+    tiers: list[Tier]
+
+
+@strawberry.type
+class Query(MembersQuery):
+    @strawberry.field(
+        permission_classes=[IsSignedIn],
+        description="Any object by its global ID; null when it does not exist or is not yours.",
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, key = from_global_id(id)
+        resolver = NODE_RESOLVERS.get(type_name)
+        return await resolver(info, key) if resolver else None
+
+    @strawberry.field(permission_classes=[IsSignedIn])
+    def program(self, info: Info) -> Program:
+        p = info.context.services.program
+        return Program(name=p.program.name, currency=p.currency, tiers=[Tier.of(t) for t in p.tiers])
+
+
+@strawberry.type
+class Mutation(MembersMutation, IdentityMutation):
+    pass
+
+
+class LoyaltySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Unexpected errors are logged (with the request id) where they are masked;
+        # the rest are the client's mistakes, not ours.
+        for error in errors:
+            log.debug("client error: %s", error.message)
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    extensions: list = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        MaskUnexpectedErrors,
+    ]
+    if production:
+        extensions.insert(0, lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return LoyaltySchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Wallet],
+        extensions=extensions,
+    )
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

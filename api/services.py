@@ -1,0 +1,36 @@
+"""What a running API process holds: configuration, the program, keys, verifiers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from api.firebase import FirebaseVerifier
+from domain.identity.tokens import TokenIssuer
+from domain.program.config import Program
+from domain.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    program: Program
+    tokens: TokenIssuer
+    signing_key: bytes
+    firebase: FirebaseVerifier
+    ready: bool = False
+
+    @property
+    def refresh_ttl(self) -> timedelta:
+        return timedelta(days=self.settings.refresh_token_ttl_days)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, program: Program) -> Services:
+        key = settings.signing_key()
+        return cls(
+            settings=settings,
+            program=program,
+            tokens=TokenIssuer(key, timedelta(seconds=settings.access_token_ttl_seconds)),
+            signing_key=key,
+            firebase=FirebaseVerifier(settings),
+        )

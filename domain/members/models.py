@@ -1,0 +1,24 @@
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Member(Model):
+    id = fields.UUIDField(primary_key=True)
+    # Printed on the card and read out at the till: short, unguessable (see numbers.py).
+    member_number = fields.CharField(max_length=16, unique=True)
+    # Stored lower-cased; NULL for a phone-only Firebase sign-in.
+    email = fields.CharField(max_length=254, unique=True, null=True)
+    display_name = fields.CharField(max_length=80, null=True)
+    birthday = fields.DateField(null=True)
+    timezone = fields.CharField(max_length=64, default="UTC")
+    locale = fields.CharField(max_length=35, default="en")
+    # Consent is opt-in: nothing is sent until the member says yes.
+    push_marketing = fields.BooleanField(default=False)
+    location_nudges = fields.BooleanField(default=False)
+    firebase_uid = fields.CharField(max_length=128, unique=True, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "members"
+        indexes = (("created_at", "id"),)
