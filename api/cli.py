@@ -44,8 +44,11 @@ def serve(args: argparse.Namespace) -> int:
             server_header=False,
         )
         server = uvicorn.Server(config)
-        app.state.started = started
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises Ctrl-C once it has shut down gracefully
+        log.info("stopped after %.1f s", time.monotonic() - started)
     finally:
         database.stop()
     return 0

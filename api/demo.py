@@ -35,7 +35,7 @@ async def seed_demo(settings: Settings, database: db.Database) -> None:
     print("Demo members:")
     for row in rows:
         member_id = to_global_id("Member", row.id)
-        print(f"  {row.display_name:<12} {row.email:<20} number {row.member_number}  id {member_id}")
+        print(f"  {row.display_name or '-':<12} {row.email:<20} number {row.member_number}  id {member_id}")
     print("\nTokens (valid 24 hours):")
     print(f"  member (Ana): {issuer.mint(Role.MEMBER, str(rows[0].id), day)[0]}")
     print(f"  staff:        {issuer.mint(Role.STAFF, 'demo-till', day)[0]}")

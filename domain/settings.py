@@ -45,6 +45,8 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "LOYALTY_JWT_SECRET must be set to at least 32 characters in production"
             )
+        if not self.database_url:
+            raise ConfigurationError("LOYALTY_DATABASE_URL must be set in production (no embedded database)")
         if os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
             # The emulator mode accepts unsigned ID tokens: anyone could sign in as anyone.
             raise ConfigurationError(
