@@ -97,15 +97,17 @@ class EdgeGuard:
 
 async def _refuse(send: Send, status: int, message: str, request_id: str) -> None:
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": "REQUEST_TOO_LARGE"}}]})
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"x-request-id", request_id.encode()),
-            (b"connection", b"close"),
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body.encode()})
 
 

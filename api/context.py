@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from api.loaders import Loaders
 from domain.errors import InvalidCredentials
 from domain.identity.tokens import Principal
 
@@ -17,6 +18,7 @@ class Context:
     services: Services
     authorization: str | None
     request_id: str
+    loaders: Loaders = field(default_factory=Loaders)
     _principal: Principal | None = field(default=None, init=False)
     _auth_error: str | None = field(default=None, init=False)
     _decoded: bool = field(default=False, init=False)

@@ -8,25 +8,36 @@ from api.relay import to_global_id
 from domain import db
 from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
+from domain.program.config import load
 from domain.settings import Settings
 
 DEMO_MEMBERS = [
-    members.Profile(email="ana@example.com", display_name="Ana Souza", birthday=date(1990, 4, 12),
-                    timezone="Europe/Lisbon", locale="pt-PT"),
-    members.Profile(email="kenji@example.com", display_name="Kenji Sato", birthday=date(1985, 11, 3),
-                    timezone="Asia/Tokyo", locale="ja"),
-    members.Profile(email="lea@example.com", display_name="Léa Martin", timezone="Europe/Paris",
-                    locale="fr"),
+    members.Profile(
+        email="ana@example.com",
+        display_name="Ana Souza",
+        birthday=date(1990, 4, 12),
+        timezone="Europe/Lisbon",
+        locale="pt-PT",
+    ),
+    members.Profile(
+        email="kenji@example.com",
+        display_name="Kenji Sato",
+        birthday=date(1985, 11, 3),
+        timezone="Asia/Tokyo",
+        locale="ja",
+    ),
+    members.Profile(email="lea@example.com", display_name="Léa Martin", timezone="Europe/Paris", locale="fr"),
 ]
 
 
 async def seed_demo(settings: Settings, database: db.Database) -> None:
+    program = load(settings.program)
     await db.migrate(database.credentials)
     await db.connect(database.credentials, pool_max=2)
     try:
         rows = []
         for profile in DEMO_MEMBERS:
-            row = await members.by_email(profile.email) or await members.enroll(profile)
+            row = await members.by_email(profile.email) or await members.enroll(program, profile)
             rows.append(row)
     finally:
         await db.disconnect()
@@ -40,5 +51,7 @@ async def seed_demo(settings: Settings, database: db.Database) -> None:
     print(f"  member (Ana): {issuer.mint(Role.MEMBER, str(rows[0].id), day)[0]}")
     print(f"  staff:        {issuer.mint(Role.STAFF, 'demo-till', day)[0]}")
     print(f"  marketer:     {issuer.mint(Role.MARKETER, 'demo-marketer', day)[0]}")
-    print("\nTry:  curl -s localhost:8000/graphql -H 'Authorization: Bearer <member token>' "
-          "-H 'Content-Type: application/json' -d '{\"query\":\"{ me { displayName memberNumber } }\"}'")
+    print(
+        "\nTry:  curl -s localhost:8000/graphql -H 'Authorization: Bearer <member token>' "
+        "-H 'Content-Type: application/json' -d '{\"query\":\"{ me { displayName memberNumber } }\"}'"
+    )

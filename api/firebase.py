@@ -59,8 +59,13 @@ class FirebaseVerifier:
         try:
             # Blocking: it may fetch Google's public keys (cached afterwards).
             claims = await asyncio.to_thread(auth.verify_id_token, id_token, app)
-        except (auth.InvalidIdTokenError, auth.ExpiredIdTokenError, auth.RevokedIdTokenError,
-                auth.UserDisabledError, ValueError) as exc:
+        except (
+            auth.InvalidIdTokenError,
+            auth.ExpiredIdTokenError,
+            auth.RevokedIdTokenError,
+            auth.UserDisabledError,
+            ValueError,
+        ) as exc:
             raise InvalidCredentials(f"The Firebase ID token was refused: {exc}") from None
         return FirebaseIdentity(
             uid=claims["uid"],

@@ -25,11 +25,18 @@ from api.identity.mutations import IdentityMutation
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
+from api.purchases.mutations import PurchasesMutation
 from api.relay import Node, from_global_id
+from api.rewards.mutations import RewardsMutation, RewardsQuery
+from api.rewards.types import Coupon, Reward
 from api.tiers.types import Tier
+from api.wallets.mutations import WalletsMutation
 from api.wallets.types import Wallet
 from domain.identity.tokens import Role
 from domain.members import service as members
+from domain.rewards.models import Coupon as CouponRow
+from domain.rewards.models import Reward as RewardRow
+from domain.wallets import service as wallets
 
 log = logging.getLogger("loyalty.api")
 
@@ -51,6 +58,41 @@ async def _member_node(info: Info, key: str) -> Member | None:
     return Member.of(row) if row else None
 
 
+def _uuid(key: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return None
+
+
+def _may_see(info: Info, owner: uuid.UUID) -> bool:
+    """Members see only their own objects; staff and marketers see all."""
+    principal = info.context.principal()
+    return principal.role is not Role.MEMBER or principal.member_id == owner
+
+
+async def _wallet_node(info: Info, key: str) -> Wallet | None:
+    wallet_id = _uuid(key)
+    row = await wallets.wallet(wallet_id) if wallet_id else None
+    if row is None or not _may_see(info, row["member_id"]):
+        return None
+    return Wallet.of(info.context.services.program, row)
+
+
+async def _reward_node(info: Info, key: str) -> Reward | None:
+    reward_id = _uuid(key)
+    row = await RewardRow.get_or_none(id=reward_id) if reward_id else None
+    return Reward.of(row) if row else None
+
+
+async def _coupon_node(info: Info, key: str) -> Coupon | None:
+    coupon_id = _uuid(key)
+    row = await CouponRow.get_or_none(id=coupon_id) if coupon_id else None
+    if row is None or not _may_see(info, row.member_id):
+        return None
+    return Coupon.of(row)
+
+
 async def _tier_node(info: Info, key: str) -> Tier | None:
     tier = info.context.services.program.tier(key)
     return Tier.of(tier) if tier else None
@@ -59,6 +101,9 @@ async def _tier_node(info: Info, key: str) -> Tier | None:
 NODE_RESOLVERS = {
     "Member": _member_node,
     "Tier": _tier_node,
+    "Wallet": _wallet_node,
+    "Reward": _reward_node,
+    "Coupon": _coupon_node,
 }
 
 
@@ -70,7 +115,7 @@ class Program:
 
 
 @strawberry.type
-class Query(MembersQuery):
+class Query(MembersQuery, RewardsQuery):
     @strawberry.field(
         permission_classes=[IsSignedIn],
         description="Any object by its global ID; null when it does not exist or is not yours.",
@@ -87,14 +132,12 @@ class Query(MembersQuery):
 
 
 @strawberry.type
-class Mutation(MembersMutation, IdentityMutation):
+class Mutation(MembersMutation, IdentityMutation, PurchasesMutation, WalletsMutation, RewardsMutation):
     pass
 
 
 class LoyaltySchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Unexpected errors are logged (with the request id) where they are masked;
         # the rest are the client's mistakes, not ours.
         for error in errors:
@@ -115,7 +158,6 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return LoyaltySchema(
         query=Query,
         mutation=Mutation,
-        types=[Wallet],
         extensions=extensions,
     )
 

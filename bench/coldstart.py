@@ -34,8 +34,13 @@ def _port() -> int:
 def time_to_ready(cwd: Path, env: dict[str, str]) -> float:
     port = _port()
     started = time.perf_counter()
-    proc = subprocess.Popen([LOYALTY, "serve", "--port", str(port), "--log-level", "warning"], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [LOYALTY, "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             if proc.poll() is not None:
@@ -64,7 +69,9 @@ def main() -> None:
             empty.append(time_to_ready(Path(tmp), base))
             existing.append(time_to_ready(Path(tmp), base))
         if args.database_url:
-            external.append(time_to_ready(Path(tempfile.gettempdir()), {**base, "LOYALTY_DATABASE_URL": args.database_url}))
+            external.append(
+                time_to_ready(Path(tempfile.gettempdir()), {**base, "LOYALTY_DATABASE_URL": args.database_url})
+            )
 
     def show(label: str, xs: list[float]) -> None:
         if xs:

@@ -19,6 +19,9 @@ APP = "loyalty"
 MODEL_MODULES = [
     "domain.members.models",
     "domain.identity.models",
+    "domain.wallets.models",
+    "domain.purchases.models",
+    "domain.rewards.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

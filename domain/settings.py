@@ -42,16 +42,12 @@ class Settings(BaseSettings):
         if not self.production:
             return
         if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
-            raise ConfigurationError(
-                "LOYALTY_JWT_SECRET must be set to at least 32 characters in production"
-            )
+            raise ConfigurationError("LOYALTY_JWT_SECRET must be set to at least 32 characters in production")
         if not self.database_url:
             raise ConfigurationError("LOYALTY_DATABASE_URL must be set in production (no embedded database)")
         if os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
             # The emulator mode accepts unsigned ID tokens: anyone could sign in as anyone.
-            raise ConfigurationError(
-                "FIREBASE_AUTH_EMULATOR_HOST is set: refusing to run in production"
-            )
+            raise ConfigurationError("FIREBASE_AUTH_EMULATOR_HOST is set: refusing to run in production")
 
     def signing_key(self) -> bytes:
         """The key for access tokens and member cards.

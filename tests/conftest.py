@@ -47,8 +47,7 @@ async def database(tmp_path_factory: pytest.TempPathFactory):
 async def tables(database: db.Database) -> list[str]:
     conn = await db.raw_connection(database.credentials)
     rows = await conn.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-        "AND tablename <> 'tortoise_migrations'"
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tortoise_migrations'"
     )
     await conn.close()
     return [r["tablename"] for r in rows]
@@ -122,14 +121,16 @@ class GraphQL:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def __call__(self, query: str, variables: dict | None = None, token: str | None = None,
-                       operation: str | None = None) -> dict:
+    async def __call__(
+        self, query: str, variables: dict | None = None, token: str | None = None, operation: str | None = None
+    ) -> dict:
         response = await self.raw(query, variables, token, operation)
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def raw(self, query: str, variables: dict | None = None, token: str | None = None,
-                  operation: str | None = None) -> httpx.Response:
+    async def raw(
+        self, query: str, variables: dict | None = None, token: str | None = None, operation: str | None = None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         body: dict = {"query": query, "variables": variables or {}}
         if operation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -77,8 +78,14 @@ def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path)
     """The README's one command: no database configured, an empty ./.loyalty/."""
     port = _free_port()
     env = _env()
-    proc = subprocess.Popen([LOYALTY, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [LOYALTY, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_ready(proc, port)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
@@ -110,8 +117,14 @@ def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path)
 
     # and it starts again on the existing data, which is still there
     port = _free_port()
-    proc = subprocess.Popen([LOYALTY, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [LOYALTY, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_ready(proc, port)
         member = _run(["token", "--role", "member", "--subject", "ana@example.com"], tmp_path, env)
@@ -129,26 +142,36 @@ def fresh_database_url(database: db.Database):
     name = f"loyalty_cli_{uuid.uuid4().hex[:8]}"
     creds = db.credentials_from_url(url)
 
-    async def run(sql: str) -> None:
-        conn = await db.raw_connection(creds)
-        await conn.execute(sql)
-        await conn.close()
+    def run(sql: str) -> None:
+        async def go() -> None:
+            conn = await db.raw_connection(creds)
+            await conn.execute(sql)
+            await conn.close()
+
+        asyncio.run(go())
 
     return name, creds, run
 
 
-async def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_url):
+def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_url):
     name, creds, run = fresh_database_url
-    await run(f'CREATE DATABASE "{name}"')
+    run(f'CREATE DATABASE "{name}"')
     try:
         url = db.Database({**creds, "database": name}).dsn()
         env = _env(LOYALTY_DATABASE_URL=url, LOYALTY_JWT_SECRET="x" * 40)
-        migrated = subprocess.run([LOYALTY, "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=120)
+        migrated = subprocess.run(
+            [LOYALTY, "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert migrated.returncode == 0, migrated.stderr
         port = _free_port()
-        proc = subprocess.Popen([LOYALTY, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [LOYALTY, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             _wait_ready(proc, port)
             staff = _run(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env).stdout.strip()
@@ -158,7 +181,7 @@ async def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_u
             assert _stop(proc) == 0
         assert not (tmp_path / ".loyalty" / "pgdata").exists()  # no embedded server was started
     finally:
-        await run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_a_bad_program_file_stops_serve_with_a_precise_error(tmp_path: Path):

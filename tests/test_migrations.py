@@ -40,3 +40,20 @@ def test_schema_file_is_current():
     assert (ROOT / "schema.graphql").read_text() == sdl(), (
         "schema.graphql is stale: run `.venv/bin/loyalty schema > schema.graphql`"
     )
+
+
+async def test_every_declared_constraint_exists_in_the_database(database):
+    """Tortoise 1.1's CreateModel leaves Meta.constraints out of its SQL; the migrations
+    add them as AddConstraint operations. This fails when one is forgotten."""
+    from tortoise import Tortoise
+
+    declared = {
+        c.name for model in Tortoise.apps.get_models_iterable() for c in getattr(model._meta, "constraints", ())
+    }
+    conn = await db.raw_connection(database.credentials)
+    try:
+        present = {r["conname"] for r in await conn.fetch("SELECT conname FROM pg_constraint")}
+    finally:
+        await conn.close()
+    assert declared, "no constraints declared?"
+    assert declared <= present, f"declared but not in the database: {sorted(declared - present)}"

@@ -64,7 +64,7 @@ class IdentityMutation:
         services = info.context.services
         try:
             identity = await services.firebase.verify(input.id_token)
-            session = await sessions.sign_in(identity, services.tokens, services.refresh_ttl)
+            session = await sessions.sign_in(services.program, identity, services.tokens, services.refresh_ttl)
         except InvalidCredentials as exc:
             raise Unauthenticated(exc.message) from None
         except DomainError as exc:

@@ -38,9 +38,7 @@ class UpdatePreferencesInput:
 @strawberry.input
 class UpdateProfileInput:
     display_name: str | None = None
-    birthday: date | None = strawberry.field(
-        default=None, description="Can be set once; staff correct it afterwards."
-    )
+    birthday: date | None = strawberry.field(default=None, description="Can be set once; staff correct it afterwards.")
 
 
 @strawberry.type
@@ -55,7 +53,7 @@ class MembersMutation:
         permission_classes=[IsStaff],
         description="Enrol a member at the till or shop. An email already enrolled: ALREADY_EXISTS.",
     )
-    async def enroll_member(self, input: EnrollMemberInput) -> EnrollMemberPayload:
+    async def enroll_member(self, info: Info, input: EnrollMemberInput) -> EnrollMemberPayload:
         profile = members.Profile(
             email=input.email,
             display_name=input.display_name,
@@ -64,7 +62,7 @@ class MembersMutation:
             locale=input.locale,
         )
         try:
-            row = await members.enroll(profile)
+            row = await members.enroll(info.context.services.program, profile)
         except DomainError as exc:
             return EnrollMemberPayload(member=None, user_errors=UserError.of(exc))
         return EnrollMemberPayload(member=Member.of(row), user_errors=[])

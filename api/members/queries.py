@@ -49,9 +49,7 @@ class MembersQuery:
         permission_classes=[IsStaffOrMarketer],
         description="Members, newest first; `search` matches an email or member number exactly.",
     )
-    async def members(
-        self, first: int = 20, after: str | None = None, search: str | None = None
-    ) -> Connection[Member]:
+    async def members(self, first: int = 20, after: str | None = None, search: str | None = None) -> Connection[Member]:
         p = page(first, after)
         before = _position(p.after) if p.after else None
         rows = await members.newest(p.first + 1, before=before, search=search)

@@ -50,13 +50,14 @@ class Member(Node):
         )
 
     @strawberry.field(description="Tier, qualifying points and progress to the next tier.")
-    def tier(self, info: Info) -> TierStatus:
-        # Qualifying points come from the ledger, which lands with the wallets.
-        return TierStatus.of(tiers.status_of(info.context.services.program, 0, clock.now()))
+    async def tier(self, info: Info) -> TierStatus:
+        program = info.context.services.program
+        return TierStatus.of(await tiers.status_for(program, self.row.id, self.row.tier_key, clock.now()))
 
     @strawberry.field(description="The member's wallets: points, and cashback when enabled.")
-    def wallets(self) -> list[Wallet]:
-        return []
+    async def wallets(self, info: Info) -> list[Wallet]:
+        program = info.context.services.program
+        return [Wallet.of(program, row) for row in await info.context.loaders.wallets.load(self.row.id)]
 
 
 @strawberry.type(description="What the app shows as the member's QR code at the till.")

@@ -17,8 +17,7 @@ class Tier(Node):
 
     @classmethod
     def of(cls, tier: TierRule) -> Tier:
-        return cls(id=to_global_id("Tier", tier.key), name=tier.name, rank=tier.rank,
-                   threshold=tier.threshold)
+        return cls(id=to_global_id("Tier", tier.key), name=tier.name, rank=tier.rank, threshold=tier.threshold)
 
 
 @strawberry.type(description="Where the member stands and what the next tier takes.")

@@ -16,6 +16,7 @@ from domain.identity.models import RefreshToken
 from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
 from domain.members.models import Member
+from domain.program.config import Program
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ async def _new_refresh_token(member_id: uuid.UUID, family: uuid.UUID, ttl: timed
     return token
 
 
-async def _member_for(identity: FirebaseIdentity) -> Member:
+async def _member_for(program: Program, identity: FirebaseIdentity) -> Member:
     member = await members.by_firebase_uid(identity.uid)
     if member is not None:
         return member
@@ -71,7 +72,7 @@ async def _member_for(identity: FirebaseIdentity) -> Member:
     name = identity.name[:80] if identity.name and identity.name.strip() else None
     try:
         return await members.enroll(
-            members.Profile(email=identity.email, display_name=name), firebase_uid=identity.uid
+            program, members.Profile(email=identity.email, display_name=name), firebase_uid=identity.uid
         )
     except AlreadyExists:
         # A concurrent first sign-in of the same user enrolled them a moment ago.
@@ -81,9 +82,9 @@ async def _member_for(identity: FirebaseIdentity) -> Member:
         return member
 
 
-async def sign_in(identity: FirebaseIdentity, issuer: TokenIssuer, refresh_ttl: timedelta) -> Session:
+async def sign_in(program: Program, identity: FirebaseIdentity, issuer: TokenIssuer, refresh_ttl: timedelta) -> Session:
     """Sign a member in, enrolling them on their first sign-in."""
-    member = await _member_for(identity)
+    member = await _member_for(program, identity)
     refresh_token = await _new_refresh_token(member.id, uuid.uuid4(), refresh_ttl)
     access, expires_at = issuer.mint(Role.MEMBER, str(member.id))
     return Session(member, access, expires_at, refresh_token)
@@ -119,6 +120,4 @@ async def sign_out(refresh_token: str) -> None:
     """Revoke the family of this refresh token (the app's sign-out)."""
     row = await RefreshToken.get_or_none(token_hash=_hash(refresh_token))
     if row is not None:
-        await RefreshToken.filter(family=row.family, revoked_at__isnull=True).update(
-            revoked_at=clock.now()
-        )
+        await RefreshToken.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=clock.now())

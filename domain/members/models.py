@@ -16,6 +16,12 @@ class Member(Model):
     push_marketing = fields.BooleanField(default=False)
     location_nudges = fields.BooleanField(default=False)
     firebase_uid = fields.CharField(max_length=128, unique=True, null=True)
+    # The tier the member holds: raised at once when earned, lowered only at requalification.
+    tier_key = fields.CharField(max_length=32, default="")
+    tier_changed_at = fields.DatetimeField(null=True)
+    # Shared by the member to invite friends; the friend enrols with it.
+    referral_code = fields.CharField(max_length=12, unique=True, null=True)
+    referred_by = fields.ForeignKeyField("loyalty.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

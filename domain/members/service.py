@@ -17,6 +17,9 @@ from domain import clock
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
 from domain.members.models import Member
 from domain.members.numbers import new_member_number, normalise
+from domain.program.config import Program
+from domain.wallets import ledger
+from domain.wallets import service as wallets
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # local part without spaces or controls, then a domain of at least two labels
@@ -92,30 +95,46 @@ def _validated(profile: Profile) -> dict:
     return out
 
 
-async def enroll(profile: Profile, *, firebase_uid: str | None = None) -> Member:
-    """Enrol a new member. An email already enrolled is ALREADY_EXISTS."""
+async def enroll(program: Program, profile: Profile, *, firebase_uid: str | None = None) -> Member:
+    """Enrol a new member in the entry tier, open their wallets and credit the welcome
+    bonus, all in one transaction. An email already enrolled is ALREADY_EXISTS."""
     fields = _validated(profile)
     if "email" not in fields and firebase_uid is None:
         raise InvalidInput("An email address is required.", field="email")
     now = clock.now()
     for _ in range(5):  # a member-number collision is ~impossible; retry rather than fail
         try:
-            async with in_transaction():
-                return await Member.create(
+            async with in_transaction() as conn:
+                member = await Member.create(
+                    using_db=conn,
                     id=uuid.uuid4(),
                     member_number=new_member_number(),
+                    referral_code=new_member_number(),
                     firebase_uid=firebase_uid,
+                    tier_key=program.entry_tier.key,
                     created_at=now,
                     updated_at=now,
                     **fields,
                 )
+                await ledger.lock(conn, member.id, ledger.wallet_kinds(program), now)
+                await wallets.grant_bonus(
+                    conn,
+                    program,
+                    member.id,
+                    program.bonuses.welcome,
+                    rule="welcome",
+                    description=f"Welcome! {program.bonuses.welcome} points",
+                    dedupe_key=f"welcome:{member.id}",
+                    now=now,
+                )
+                return member
         except IntegrityError as exc:
             text = str(exc)
             if "email" in text:
                 raise AlreadyExists("A member with this email is already enrolled.", field="email") from None
             if "firebase_uid" in text:
                 raise AlreadyExists("This sign-in is already linked to a member.") from None
-            if "member_number" not in text:
+            if "member_number" not in text and "referral_code" not in text:
                 raise
     raise RuntimeError("could not allocate a member number")
 
@@ -203,9 +222,7 @@ async def newest(
     query = Member.all()
     if search:
         term = search.strip()
-        query = query.filter(
-            Q(email=term.lower()) | Q(member_number=normalise(term))
-        )
+        query = query.filter(Q(email=term.lower()) | Q(member_number=normalise(term)))
     if before is not None:
         created_at, id_ = before
         query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))

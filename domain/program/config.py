@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,12 +22,50 @@ SUPPORTED_VERSIONS = (1,)
 
 # ISO 4217 codes we accept, with their minor units (decimal places of the currency).
 CURRENCY_MINOR_UNITS: dict[str, int] = {
-    "AED": 2, "ARS": 2, "AUD": 2, "BGN": 2, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0,
-    "CNY": 2, "COP": 2, "CZK": 2, "DKK": 2, "EGP": 2, "EUR": 2, "GBP": 2, "HKD": 2,
-    "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2, "ISK": 0, "JPY": 0, "KRW": 0, "KWD": 3,
-    "MAD": 2, "MXN": 2, "MYR": 2, "NOK": 2, "NZD": 2, "PEN": 2, "PHP": 2, "PLN": 2,
-    "RON": 2, "RSD": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "TRY": 2, "TWD": 2,
-    "UAH": 2, "USD": 2, "VND": 0, "ZAR": 2,
+    "AED": 2,
+    "ARS": 2,
+    "AUD": 2,
+    "BGN": 2,
+    "BRL": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "CLP": 0,
+    "CNY": 2,
+    "COP": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EGP": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "HUF": 2,
+    "IDR": 2,
+    "ILS": 2,
+    "INR": 2,
+    "ISK": 0,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "MAD": 2,
+    "MXN": 2,
+    "MYR": 2,
+    "NOK": 2,
+    "NZD": 2,
+    "PEN": 2,
+    "PHP": 2,
+    "PLN": 2,
+    "RON": 2,
+    "RSD": 2,
+    "SAR": 2,
+    "SEK": 2,
+    "SGD": 2,
+    "THB": 2,
+    "TRY": 2,
+    "TWD": 2,
+    "UAH": 2,
+    "USD": 2,
+    "VND": 0,
+    "ZAR": 2,
 }
 
 
@@ -58,6 +98,17 @@ class TierWindow(StrEnum):
 class ProgramInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=80)]
     currency: str
+    # The brand's time zone: what "today" means for promotions and daily caps.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone") from None
+        return value
 
     @field_validator("currency")
     @classmethod
@@ -67,10 +118,55 @@ class ProgramInfo(_Strict):
         return value
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Promotion(_Strict):
+    """A multiplier on purchase points for some days: double-points Tuesdays,
+    a member day each month, a launch week. Promotions do not stack: the best
+    multiplier of those that apply is used (tier multipliers do stack)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    multiplier: Annotated[Decimal, Field(gt=1, le=10)]
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
+    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] = []
+    starts: date | None = None
+    ends: date | None = None  # inclusive
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Promotion:
+        if self.starts and self.ends and self.ends < self.starts:
+            raise ValueError("ends: must not be before starts")
+        return self
+
+    def applies_on(self, day: date) -> bool:
+        if (self.starts and day < self.starts) or (self.ends and day > self.ends):
+            return False
+        if self.weekdays and WEEKDAYS[day.weekday()] not in self.weekdays:
+            return False
+        return not (self.days_of_month and day.day not in self.days_of_month)
+
+
 class Earning(_Strict):
     # Points for each whole unit of the program currency spent.
     points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)]
+    # Applied once, to base x tier multiplier x promotion multiplier.
     rounding: Rounding = Rounding.DOWN
+    max_points_per_purchase: Annotated[int, Field(gt=0)] | None = None
+    max_points_per_day: Annotated[int, Field(gt=0)] | None = None
+    promotions: list[Promotion] = []
+
+
+class Bonuses(_Strict):
+    welcome: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    birthday: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+class Cashback(_Strict):
+    """A share of each purchase back as money in a CASHBACK wallet (never expires)."""
+
+    enabled: bool = False
+    percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
 
 
 class Expiry(_Strict):
@@ -96,6 +192,8 @@ class Tier(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=40)]
     rank: Annotated[int, Field(ge=0, le=100)]
     threshold: Annotated[int, Field(ge=0)]
+    # Purchase points are multiplied by this while the member is in the tier.
+    multiplier: Annotated[Decimal, Field(ge=1, le=10)] = Decimal(1)
 
 
 class Tiers(_Strict):
@@ -108,6 +206,8 @@ class Program(_Strict):
     earning: Earning
     expiry: Expiry
     pending: Pending = Pending()
+    bonuses: Bonuses = Bonuses()
+    cashback: Cashback = Cashback()
     tier_rules: Tiers = Field(default=Tiers(), alias="tier_rules")
     tiers: Annotated[list[Tier], Field(min_length=1)]
 
@@ -127,13 +227,19 @@ class Program(_Strict):
             if tier.rank <= before.rank:
                 raise ValueError(f"[{i}].rank: must be greater than the previous tier's ({before.rank})")
             if tier.threshold <= before.threshold:
-                raise ValueError(
-                    f"[{i}].threshold: must be greater than the previous tier's ({before.threshold})"
-                )
+                raise ValueError(f"[{i}].threshold: must be greater than the previous tier's ({before.threshold})")
         keys = [t.key for t in tiers]
         if len(set(keys)) != len(keys):
             raise ValueError("tier keys must be unique")
         return tiers
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.program.timezone)
+
+    @property
+    def entry_tier(self) -> Tier:
+        return self.tiers[0]
 
     @property
     def currency(self) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from domain.program.config import Program, Tier, TierWindow
 
@@ -45,5 +48,91 @@ def status_of(program: Program, qualifying_points: int, now: datetime) -> TierSt
         qualifying_points=qualifying_points,
         points_to_next_tier=nxt.threshold - qualifying_points,
         progress=round(progress, 4),
+        period_ends_at=period_end(program, now),
+    )
+
+
+def window_start(program: Program, now: datetime) -> datetime:
+    """Qualifying points count from this moment on."""
+    if program.tier_rules.window is TierWindow.CALENDAR_YEAR:
+        local = now.astimezone(program.zone)
+        return datetime(local.year, 1, 1, tzinfo=program.zone)
+    return now - timedelta(days=365)
+
+
+async def qualifying_points(conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, now: datetime) -> int:
+    rows = await conn.execute_query_dict(
+        "SELECT COALESCE(SUM(qualifying), 0) AS q FROM ledger_entries WHERE member_id = $1 AND occurred_at > $2",
+        [member_id, window_start(program, now)],
+    )
+    return max(0, int(rows[0]["q"]))
+
+
+async def _move(conn: BaseDBAsyncClient, member_id: uuid.UUID, tier: Tier, now: datetime) -> None:
+    await conn.execute_query(
+        "UPDATE members SET tier_key = $2, tier_changed_at = $3 WHERE id = $1", [member_id, tier.key, now]
+    )
+    await conn.execute_query(
+        "INSERT INTO wallet_events (member_id, kind, created_at) VALUES ($1, 'TIER_CHANGED', $2)", [member_id, now]
+    )
+
+
+def current_tier(program: Program, tier_key: str) -> Tier:
+    return program.tier(tier_key) or program.entry_tier
+
+
+async def upgrade_if_reached(
+    conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, tier_key: str, now: datetime
+) -> Tier | None:
+    """Move the member up at once when their qualifying points cross a threshold."""
+    reached = tier_for(program, await qualifying_points(conn, program, member_id, now))
+    if reached.rank > current_tier(program, tier_key).rank:
+        await _move(conn, member_id, reached, now)
+        return reached
+    return None
+
+
+def requalified(program: Program, current: Tier, qualifying: int) -> Tier:
+    """The tier after a period closes: up to what the points reach, or down by at
+    most one tier when they fall short (a bad year costs one step, not three)."""
+    reached = tier_for(program, qualifying)
+    if reached.rank >= current.rank:
+        return reached
+    below = [t for t in program.tiers if t.rank < current.rank]
+    return below[-1] if below else current
+
+
+async def requalify(conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, now: datetime) -> Tier | None:
+    """Apply `requalified` to one member (the worker runs it at period end)."""
+    rows = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1 FOR UPDATE", [member_id])
+    if not rows:
+        return None
+    current = current_tier(program, rows[0]["tier_key"])
+    new = requalified(program, current, await qualifying_points(conn, program, member_id, now))
+    if new.key != current.key:
+        await _move(conn, member_id, new, now)
+        return new
+    return None
+
+
+async def status_for(program: Program, member_id: uuid.UUID, tier_key: str, now: datetime) -> TierStatus:
+    """The member's tier status: the tier they hold (not lowered mid-period) and
+    progress from their qualifying points."""
+    from tortoise import connections
+
+    qualifying = await qualifying_points(connections.get("default"), program, member_id, now)
+    held = current_tier(program, tier_key)
+    status = status_of(program, qualifying, now)
+    if status.current.rank >= held.rank:
+        return status
+    # Points fell below the held tier's threshold within the period: still held.
+    higher = [t for t in program.tiers if t.rank > held.rank]
+    nxt = higher[0] if higher else None
+    return TierStatus(
+        current=held,
+        next=nxt,
+        qualifying_points=qualifying,
+        points_to_next_tier=max(0, nxt.threshold - qualifying) if nxt else None,
+        progress=round(min(1.0, qualifying / nxt.threshold), 4) if nxt else 1.0,
         period_ends_at=period_end(program, now),
     )

@@ -8,8 +8,7 @@ from domain import clock
 from tests.conftest import count, enroll, error_codes
 
 ME = (
-    "{ me { id memberNumber displayName email birthday"
-    " preferences { pushMarketing locationNudges timezone locale } } }"
+    "{ me { id memberNumber displayName email birthday preferences { pushMarketing locationNudges timezone locale } } }"
 )
 ENROLL = (
     "mutation($input: EnrollMemberInput!) { enrollMember(input: $input) "
@@ -26,8 +25,7 @@ async def test_enrolled_member_sees_themselves(gql, tokens):
     assert me["displayName"] == "Ana"
     assert me["birthday"] == "1990-04-12"
     # consent is opt-in
-    assert me["preferences"] == {"pushMarketing": False, "locationNudges": False,
-                                 "timezone": "UTC", "locale": "en"}
+    assert me["preferences"] == {"pushMarketing": False, "locationNudges": False, "timezone": "UTC", "locale": "en"}
 
 
 async def test_member_numbers_are_short_unique_and_unambiguous(gql, tokens):
@@ -80,12 +78,15 @@ async def test_wrong_types_are_refused_before_anything_runs(gql, tokens, databas
 
 async def test_member_card_identifies_the_member_at_the_till(gql, tokens):
     member = await enroll(gql, tokens, "ana@example.com", displayName="Ana")
-    card = (await gql("{ memberCard { qrPayload expiresAt } }", token=tokens.member(_uuid(member))))
+    card = await gql("{ memberCard { qrPayload expiresAt } }", token=tokens.member(_uuid(member)))
     card = card["data"]["memberCard"]
     lookup = "query($p: String!) { memberByCard(qrPayload: $p) { id memberNumber displayName } }"
     found = await gql(lookup, {"p": card["qrPayload"]}, token=tokens.staff())
-    assert found["data"]["memberByCard"] == {"id": member["id"], "memberNumber": member["memberNumber"],
-                                             "displayName": "Ana"}
+    assert found["data"]["memberByCard"] == {
+        "id": member["id"],
+        "memberNumber": member["memberNumber"],
+        "displayName": "Ana",
+    }
 
     # a minute later the card no longer works
     clock.advance(timedelta(seconds=61))
@@ -96,7 +97,7 @@ async def test_member_card_identifies_the_member_at_the_till(gql, tokens):
 
 async def test_a_forged_card_is_refused(gql, tokens):
     member = await enroll(gql, tokens, "ana@example.com")
-    card = (await gql("{ memberCard { qrPayload } }", token=tokens.member(_uuid(member))))
+    card = await gql("{ memberCard { qrPayload } }", token=tokens.member(_uuid(member)))
     payload = card["data"]["memberCard"]["qrPayload"]
     prefix, _number, expiry, signature = payload.split(".")
     other = await enroll(gql, tokens, "bob@example.com")
@@ -121,7 +122,10 @@ async def test_preferences_change_consent_and_time_zone(gql, tokens):
     )
     ok = await gql(update, {"push": True, "location": True, "timezone": "Asia/Tokyo"}, token=token)
     assert ok["data"]["updatePreferences"]["member"]["preferences"] == {
-        "pushMarketing": True, "locationNudges": True, "timezone": "Asia/Tokyo"}
+        "pushMarketing": True,
+        "locationNudges": True,
+        "timezone": "Asia/Tokyo",
+    }
     bad = await gql(update, {"push": False, "location": False, "timezone": "Nowhere/Land"}, token=token)
     assert bad["data"]["updatePreferences"]["userErrors"] == [{"code": "INVALID_INPUT", "field": "timezone"}]
     # nothing of the refused update was applied, consent included
@@ -133,8 +137,10 @@ async def test_preferences_change_consent_and_time_zone(gql, tokens):
 async def test_birthday_is_set_once_by_the_member(gql, tokens):
     member = await enroll(gql, tokens, "ana@example.com")
     token = tokens.member(_uuid(member))
-    update = ("mutation($b: Date) { updateProfile(input: { birthday: $b }) "
-              "{ member { birthday } userErrors { code field } } }")
+    update = (
+        "mutation($b: Date) { updateProfile(input: { birthday: $b }) "
+        "{ member { birthday } userErrors { code field } } }"
+    )
     first = await gql(update, {"b": "1990-04-12"}, token=token)
     assert first["data"]["updateProfile"]["member"]["birthday"] == "1990-04-12"
     again = await gql(update, {"b": "1990-05-12"}, token=token)
@@ -147,8 +153,10 @@ async def test_staff_pages_through_members_newest_first(gql, tokens):
     emails = [f"m{i:02d}@example.com" for i in range(7)]
     for e in emails:
         await enroll(gql, tokens, e)
-    query = ("query($after: String) { members(first: 3, after: $after) { edges { cursor node { email } }"
-             " pageInfo { hasNextPage endCursor } } }")
+    query = (
+        "query($after: String) { members(first: 3, after: $after) { edges { cursor node { email } }"
+        " pageInfo { hasNextPage endCursor } } }"
+    )
     seen, after = [], None
     while True:
         page = (await gql(query, {"after": after}, token=tokens.staff()))["data"]["members"]

@@ -17,7 +17,23 @@ from tests.conftest import CONTRACT
 OPERATIONS_DIR = Path(os.environ.get("LOYALTY_CONTRACT_DIR", CONTRACT)) / "operations"
 
 # Operations whose every field exists by now; this set only grows.
-REQUIRED = {"EnrollMember", "LookupMember", "Me", "MemberCard", "UpdatePreferences"}
+REQUIRED = {
+    # foundation
+    "EnrollMember",
+    "LookupMember",
+    "Me",
+    "MemberCard",
+    "UpdatePreferences",
+    # wallets and the ledger
+    "WalletHistory",
+    "Rewards",
+    "RedeemReward",
+    "RecordPurchase",
+    "RefundPurchase",
+    "RedeemCoupon",
+    "AdjustPoints",
+    "CreateReward",
+}
 
 
 def _documents() -> dict[str, tuple[Path, str]]:
@@ -29,8 +45,8 @@ def _documents() -> dict[str, tuple[Path, str]]:
         fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
         for definition in doc.definitions:
             if isinstance(definition, OperationDefinitionNode):
-                body = text[definition.loc.start:definition.loc.end]
-                used = [text[f.loc.start:f.loc.end] for name, f in fragments.items() if f"...{name}" in body]
+                body = text[definition.loc.start : definition.loc.end]
+                used = [text[f.loc.start : f.loc.end] for name, f in fragments.items() if f"...{name}" in body]
                 out[definition.name.value] = (path, "\n".join([body, *used]))
     return out
 
@@ -55,3 +71,67 @@ def test_operation_validates_against_the_schema(name: str):
     path, text = DOCUMENTS[name]
     errors = validate(SCHEMA, parse(text))
     assert not errors, f"{path.name}: {name}: {[e.message for e in errors]}"
+
+
+# --- The documents do what their comments say, sent exactly as written -------------
+
+
+def _document(name: str) -> str:
+    return DOCUMENTS[name][1]
+
+
+async def test_pos_enrolls_and_looks_up_a_member_from_the_app_card(gql, tokens):
+    enrolled = await gql(
+        _document("EnrollMember"),
+        {"email": "ana@example.com", "displayName": "Ana", "birthday": "1990-04-12"},
+        token=tokens.staff(),
+    )
+    payload = enrolled["data"]["enrollMember"]
+    assert payload["userErrors"] == []
+    member = payload["member"]
+
+    from tests.conftest import member_uuid
+
+    ana = tokens.member(member_uuid(member["id"]))
+    card = (await gql(_document("MemberCard"), token=ana))["data"]["memberCard"]
+    assert card["qrPayload"] and card["expiresAt"]
+
+    found = await gql(_document("LookupMember"), {"qrPayload": card["qrPayload"]}, token=tokens.staff())
+    assert found["data"]["memberByCard"] == {
+        "id": member["id"],
+        "memberNumber": member["memberNumber"],
+        "displayName": "Ana",
+    }
+
+    again = await gql(_document("EnrollMember"), {"email": "ana@example.com"}, token=tokens.staff())
+    assert [e["code"] for e in again["data"]["enrollMember"]["userErrors"]] == ["ALREADY_EXISTS"]
+
+
+async def test_the_app_reads_the_member_with_me(gql, tokens):
+    enrolled = await gql(
+        _document("EnrollMember"), {"email": "bo@example.com", "displayName": "Bo"}, token=tokens.staff()
+    )
+    member = enrolled["data"]["enrollMember"]["member"]
+    from tests.conftest import member_uuid
+
+    me = (await gql(_document("Me"), token=tokens.member(member_uuid(member["id"]))))["data"]["me"]
+    assert me["id"] == member["id"]
+    assert me["memberNumber"] == member["memberNumber"]
+    assert (me["displayName"], me["email"], me["birthday"]) == ("Bo", "bo@example.com", None)
+    # a new member starts in the entry tier of the demo program
+    assert me["tier"]["current"]["name"] == "Bronze"
+    assert me["tier"]["next"]["name"] == "Silver"
+    assert me["tier"]["pointsToNextTier"] == 1000
+
+
+async def test_update_preferences_as_written(gql, tokens):
+    enrolled = await gql(_document("EnrollMember"), {"email": "cy@example.com"}, token=tokens.staff())
+    member = enrolled["data"]["enrollMember"]["member"]
+    from tests.conftest import member_uuid
+
+    result = await gql(
+        _document("UpdatePreferences"),
+        {"push": True, "location": False, "timezone": "Asia/Tokyo"},
+        token=tokens.member(member_uuid(member["id"])),
+    )
+    assert result["data"]["updatePreferences"] == {"member": {"id": member["id"]}, "userErrors": []}

@@ -1,0 +1,169 @@
+"""Rewards catalogue and coupons: points spent once, stock never oversold."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from domain import clock
+from domain.errors import DomainError, Expired, InvalidInput, NotFound
+from domain.members.numbers import ALPHABET
+from domain.program.config import Program
+from domain.purchases.service import IdempotencyConflict, valid_key
+from domain.rewards.models import Coupon, Reward
+from domain.tiers.service import current_tier
+from domain.wallets import ledger
+
+
+class OutOfStock(DomainError):
+    code = "OUT_OF_STOCK"
+
+
+class AlreadyRedeemed(DomainError):
+    code = "ALREADY_REDEEMED"
+
+
+@dataclass(frozen=True)
+class Redemption:
+    coupon: Coupon
+    wallet: ledger.WalletRow
+
+
+def new_coupon_code() -> str:
+    """12 Crockford base32 characters (60 bits) in three groups: XXXX-XXXX-XXXX."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+async def create(
+    program: Program,
+    *,
+    name: str,
+    points_cost: int,
+    stock: int | None = None,
+    description: str = "",
+    min_tier: str | None = None,
+    coupon_valid_days: int = 30,
+) -> Reward:
+    name = " ".join(name.split())
+    if not name or len(name) > 80:
+        raise InvalidInput("A reward name has 1 to 80 characters.", field="name")
+    if len(description) > 500:
+        raise InvalidInput("A description has at most 500 characters.", field="description")
+    if not 0 < points_cost <= 10_000_000:
+        raise InvalidInput("pointsCost must be between 1 and 10,000,000.", field="pointsCost")
+    if stock is not None and not 0 <= stock <= 10_000_000:
+        raise InvalidInput("stock must be between 0 and 10,000,000, or null for unlimited.", field="stock")
+    if not 1 <= coupon_valid_days <= 3650:
+        raise InvalidInput("couponValidDays must be between 1 and 3650.", field="couponValidDays")
+    rank = 0
+    if min_tier is not None:
+        tier = program.tier(min_tier)
+        if tier is None:
+            raise InvalidInput(f"No tier {min_tier[:32]!r} in this program.", field="minTier")
+        rank = tier.rank
+    return await Reward.create(
+        id=uuid.uuid4(),
+        name=name,
+        description=description,
+        points_cost=points_cost,
+        stock=stock,
+        min_tier_rank=rank,
+        coupon_valid_days=coupon_valid_days,
+        active=True,
+        created_at=clock.now(),
+    )
+
+
+async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None):
+    """Active rewards the member's tier may see, newest first."""
+    from domain.members.models import Member
+
+    member = await Member.get_or_none(id=member_id).only("id", "tier_key")
+    if member is None:
+        raise NotFound("No member with this id.", field="memberId")
+    rank = current_tier(program, member.tier_key).rank
+    query = Reward.filter(active=True, min_tier_rank__lte=rank)
+    if after is not None:
+        from tortoise.expressions import Q
+
+        created_at, id_ = after
+        query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
+    return await query.order_by("-created_at", "-id").limit(limit)
+
+
+async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID, idempotency_key: str) -> Redemption:
+    """Spend points on a reward and issue its coupon. The same key again returns the
+    same coupon; with another reward it is IDEMPOTENCY_CONFLICT."""
+    key = valid_key(idempotency_key, "idempotencyKey")
+    now = clock.now()
+    async with in_transaction() as conn:
+        wallets = await ledger.lock(conn, member_id, (ledger.POINTS,), now)
+        wallet = wallets[ledger.POINTS]
+        # Under the wallet lock, so two requests with one key cannot both get here.
+        done = await Coupon.filter(member_id=member_id, idempotency_key=key).using_db(conn).first()
+        if done is not None:
+            if done.reward_id != reward_id:
+                raise IdempotencyConflict("This idempotencyKey was used for another reward.", field="idempotencyKey")
+            return Redemption(done, wallet)
+        reward = await Reward.get_or_none(id=reward_id).using_db(conn)
+        member = (await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id]))[0]
+        if reward is None or not reward.active or reward.min_tier_rank > current_tier(program, member["tier_key"]).rank:
+            raise NotFound("No reward with this id.", field="rewardId")
+        await ledger.release_due(conn, now, member_id)
+        if wallet.balance < reward.points_cost:
+            raise ledger.InsufficientPoints(
+                f"{reward.name} costs {reward.points_cost} points; you have {wallet.balance}.", field="rewardId"
+            )
+        if reward.stock is not None:
+            # Atomic: concurrent redemptions of the last item cannot both succeed.
+            taken = await conn.execute_query_dict(
+                "UPDATE rewards SET stock = stock - 1 WHERE id = $1 AND stock > 0 RETURNING stock", [reward.id]
+            )
+            if not taken:
+                raise OutOfStock(f"{reward.name} is out of stock.", field="rewardId")
+        entry = await ledger.debit(
+            conn,
+            wallet,
+            reward.points_cost,
+            kind="REDEEM",
+            now=now,
+            description=f"Redeemed: {reward.name}"[:200],
+            explanation={"rule": "reward", "reward": reward.name},
+        )
+        coupon = await Coupon.create(
+            using_db=conn,
+            id=uuid.uuid4(),
+            code=new_coupon_code(),
+            member_id=member_id,
+            reward_id=reward.id,
+            entry_id=entry.id,
+            idempotency_key=key,
+            expires_at=now + timedelta(days=reward.coupon_valid_days),
+            created_at=now,
+        )
+        return Redemption(coupon, wallet)
+
+
+async def redeem_coupon(code: str, staff: str) -> Coupon:
+    """The till accepts a coupon once: ALREADY_REDEEMED after, EXPIRED when late."""
+    normalised = code.strip().upper()
+    if not 1 <= len(normalised) <= 20:
+        raise InvalidInput("This is not a coupon code.", field="code")
+    now = clock.now()
+    async with in_transaction() as conn:
+        coupon = await Coupon.filter(code=normalised).using_db(conn).select_for_update().first()
+        if coupon is None:
+            raise NotFound("No coupon with this code.", field="code")
+        if coupon.redeemed_at is not None:
+            raise AlreadyRedeemed(f"This coupon was redeemed at {coupon.redeemed_at.isoformat()}.", field="code")
+        if coupon.expires_at <= now:
+            raise Expired("This coupon has expired.", field="code")
+        coupon.redeemed_at = now
+        coupon.redeemed_by = staff[:200]
+        await coupon.save(using_db=conn, update_fields=["redeemed_at", "redeemed_by"])
+        return coupon
