@@ -119,7 +119,6 @@ async def record(
                 )
             return existing, wallets
 
-        await ledger.release_due(conn, now, member_id)
         member = (await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id]))[0]
         earned_today = await _earned_today(conn, program, member_id, now) if program.earning.max_points_per_day else 0
         earned = earning.for_purchase(program, amount, member["tier_key"], now, earned_today)
@@ -154,8 +153,8 @@ async def record(
             "UPDATE purchases SET points_earned = $2, cashback_earned = $3 WHERE id = $1",
             [purchase_id, earned.points, earned.cashback],
         )
-        if not pending_until:
-            await tiers.upgrade_if_reached(conn, program, member_id, member["tier_key"], now)
+        # Also catches points released from an earlier purchase's return window.
+        await tiers.upgrade_if_reached(conn, program, member_id, member["tier_key"], now)
         return await _find(conn, "id = $1", [purchase_id]), wallets
 
 
@@ -164,8 +163,9 @@ async def _earned_today(conn, program: Program, member_id: uuid.UUID, now: datet
     local = now.astimezone(program.zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = await conn.execute_query_dict(
-        "SELECT COALESCE(SUM(points_earned), 0) AS n FROM purchases WHERE member_id = $1 AND occurred_at >= $2",
-        [member_id, midnight],
+        "SELECT COALESCE(SUM(points_earned), 0) AS n FROM purchases"
+        " WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3",
+        [member_id, midnight, midnight + timedelta(days=1)],
     )
     return int(rows[0]["n"])
 

@@ -114,7 +114,8 @@ async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID
         member = (await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id]))[0]
         if reward is None or not reward.active or reward.min_tier_rank > current_tier(program, member["tier_key"]).rank:
             raise NotFound("No reward with this id.", field="rewardId")
-        await ledger.release_due(conn, now, member_id)
+        if reward.stock == 0:
+            raise OutOfStock(f"{reward.name} is out of stock.", field="rewardId")
         if wallet.balance < reward.points_cost:
             raise ledger.InsufficientPoints(
                 f"{reward.name} costs {reward.points_cost} points; you have {wallet.balance}.", field="rewardId"

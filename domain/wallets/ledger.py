@@ -55,8 +55,12 @@ class Entry:
 async def lock(
     conn: BaseDBAsyncClient, member_id: uuid.UUID, kinds: tuple[str, ...], now: datetime
 ) -> dict[str, WalletRow]:
-    """Lock the member's wallets (creating missing ones) for the rest of the transaction."""
+    """Lock the member's wallets (creating missing ones) for the rest of the transaction.
+    Pending points whose return window has passed are released first, so whatever
+    the caller does next sees them as spendable."""
     rows = await _locked(conn, member_id)
+    if any(w.pending for w in rows.values()) and await release_due(conn, now, member_id):
+        rows = await _locked(conn, member_id)
     if any(k not in rows for k in kinds):
         exists = await conn.execute_query_dict("SELECT 1 FROM members WHERE id = $1", [member_id])
         if not exists:
