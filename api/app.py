@@ -169,3 +169,9 @@ def create_app(
     app.state.services = services
     app.add_middleware(EdgeGuard)
     return app
+
+
+def app_from_environment() -> Starlette:
+    """For `loyalty serve --workers N`: each worker process builds its app from LOYALTY_*."""
+    settings = Settings()
+    return create_app(settings, database=db.open_database(settings.database_url, settings.home))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 import warnings
@@ -32,22 +33,26 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings()
     program = load(settings.program)  # a bad program file stops us before anything starts
     database = db.open_database(settings.database_url, settings.home)
+    options = dict(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_max_size=64 * 1024,
+        proxy_headers=settings.production,
+        server_header=False,
+    )
     try:
-        app = create_app(settings, program=program, database=database)
-        config = uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            ws_max_size=64 * 1024,
-            proxy_headers=settings.production,
-            server_header=False,
-        )
-        server = uvicorn.Server(config)
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            pass  # uvicorn re-raises Ctrl-C once it has shut down gracefully
+        if args.workers > 1:
+            # Worker processes build the app from the environment: point them at the
+            # database this process resolved (the embedded one included).
+            os.environ["LOYALTY_DATABASE_URL"] = database.dsn()
+            uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers, **options)
+        else:
+            server = uvicorn.Server(uvicorn.Config(create_app(settings, program=program, database=database), **options))
+            try:
+                server.run()
+            except KeyboardInterrupt:
+                pass  # uvicorn re-raises Ctrl-C once it has shut down gracefully
         log.info("stopped after %.1f s", time.monotonic() - started)
     finally:
         database.stop()
@@ -150,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--workers", type=int, default=1, help="API processes sharing the port (default 1)")
     s.set_defaults(func=serve)
 
     m = sub.add_parser("migrate", help="apply database migrations")

@@ -9,14 +9,9 @@ import uuid
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext, Info
 
 from api.auth import IsSignedIn
@@ -144,21 +139,24 @@ class LoyaltySchema(strawberry.Schema):
             log.debug("client error: %s", error.message)
 
 
+# Built once: the validation cache is keyed on the rule classes, and the limiters
+# would make new classes per request, so nothing would ever be a cache hit.
+GUARD_RULES = [depth_rule(MAX_DEPTH, None), alias_rule(MAX_ALIASES)]
+PRODUCTION_RULES = [*GUARD_RULES, NoSchemaIntrospectionCustomRule]
+
+
 def build_schema(*, production: bool = False) -> strawberry.Schema:
-    extensions: list = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        MaskUnexpectedErrors,
-    ]
-    if production:
-        extensions.insert(0, lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    rules = PRODUCTION_RULES if production else GUARD_RULES
     return LoyaltySchema(
         query=Query,
         mutation=Mutation,
-        extensions=extensions,
+        extensions=[
+            lambda: AddValidationRules(rules),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            MaskUnexpectedErrors,
+        ],
     )
 
 

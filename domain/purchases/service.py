@@ -97,18 +97,30 @@ async def record(
     if channel not in CHANNELS:
         raise InvalidInput(f"channel is one of {', '.join(CHANNELS)}.", field="channel")
     now = clock.now()
-    kinds = ledger.wallet_kinds(program)
     async with in_transaction() as conn:
-        wallets = await ledger.lock(conn, member_id, kinds, now)
-        purchase_id = uuid.uuid4()
-        inserted = await conn.execute_query_dict(
+        wallets = await ledger.lock(conn, member_id, ledger.wallet_kinds(program), now)
+        standing = await _standing(conn, program, member_id, now)
+        earned = earning.for_purchase(program, amount, standing["tier_key"], now, standing["earned_today"])
+        pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
+        rows = await conn.execute_query_dict(
             "INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency, occurred_at,"
             " points_earned, cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, 0, 0, 0)"
-            " ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING id",
-            [purchase_id, member_id, channel, store_key, external_id, amount, currency, now],
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, 0, 0)"
+            f" ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING {_COLUMNS}",
+            [
+                uuid.uuid4(),
+                member_id,
+                channel,
+                store_key,
+                external_id,
+                amount,
+                currency,
+                now,
+                earned.points,
+                earned.cashback,
+            ],
         )
-        if not inserted:
+        if not rows:  # sent before: answer what was recorded then
             existing = await _find(
                 conn, "channel = $1 AND store_key = $2 AND external_id = $3", [channel, store_key, external_id]
             )
@@ -118,11 +130,7 @@ async def record(
                     field="externalId",
                 )
             return existing, wallets
-
-        member = (await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id]))[0]
-        earned_today = await _earned_today(conn, program, member_id, now) if program.earning.max_points_per_day else 0
-        earned = earning.for_purchase(program, amount, member["tier_key"], now, earned_today)
-        pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
+        purchase = PurchaseView(**rows[0])
         await ledger.credit(
             conn,
             wallets[ledger.POINTS],
@@ -133,7 +141,7 @@ async def record(
             expires_at=expires_at(program, now),
             available_at=pending_until,
             explanation=earned.explanation,
-            purchase_id=purchase_id,
+            purchase_id=purchase.id,
             qualifying=earned.points,
         )
         if earned.cashback:
@@ -145,29 +153,35 @@ async def record(
                 now=now,
                 expires_at=None,
                 available_at=pending_until,
-                description=f"Cashback on purchase {external_id}"[:200],
+                description=f"Cashback on purchase {external_id}",
                 explanation=earned.explanation,
-                purchase_id=purchase_id,
+                purchase_id=purchase.id,
             )
-        await conn.execute_query(
-            "UPDATE purchases SET points_earned = $2, cashback_earned = $3 WHERE id = $1",
-            [purchase_id, earned.points, earned.cashback],
-        )
-        # Also catches points released from an earlier purchase's return window.
-        await tiers.upgrade_if_reached(conn, program, member_id, member["tier_key"], now)
-        return await _find(conn, "id = $1", [purchase_id]), wallets
+        qualifying = standing["qualifying"] + (0 if pending_until else earned.points)
+        reached = tiers.upgrade_for(program, standing["tier_key"], qualifying)
+        if reached is not None:
+            await tiers.move(conn, member_id, reached, now)
+        return purchase, wallets
 
 
-async def _earned_today(conn, program: Program, member_id: uuid.UUID, now: datetime) -> int:
-    """Purchase points earned since midnight in the program's time zone, pending included."""
+async def _standing(conn, program: Program, member_id: uuid.UUID, now: datetime) -> dict:
+    """The member's tier, purchase points earned today (the program's day) and
+    qualifying points, in one query."""
     local = now.astimezone(program.zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = await conn.execute_query_dict(
-        "SELECT COALESCE(SUM(points_earned), 0) AS n FROM purchases"
-        " WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3",
-        [member_id, midnight, midnight + timedelta(days=1)],
+        """
+        SELECT m.tier_key,
+               (SELECT COALESCE(SUM(points_earned), 0) FROM purchases
+                 WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3) AS earned_today,
+               (SELECT COALESCE(SUM(qualifying), 0) FROM ledger_entries
+                 WHERE member_id = $1 AND occurred_at > $4) AS qualifying
+        FROM members m WHERE m.id = $1
+        """,
+        [member_id, midnight, midnight + timedelta(days=1), tiers.window_start(program, now)],
     )
-    return int(rows[0]["n"])
+    row = rows[0]
+    return {"tier_key": row["tier_key"], "earned_today": int(row["earned_today"]), "qualifying": int(row["qualifying"])}
 
 
 async def _find(conn, where: str, params: list) -> PurchaseView:

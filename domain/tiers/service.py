@@ -68,7 +68,7 @@ async def qualifying_points(conn: BaseDBAsyncClient, program: Program, member_id
     return max(0, int(rows[0]["q"]))
 
 
-async def _move(conn: BaseDBAsyncClient, member_id: uuid.UUID, tier: Tier, now: datetime) -> None:
+async def move(conn: BaseDBAsyncClient, member_id: uuid.UUID, tier: Tier, now: datetime) -> None:
     await conn.execute_query(
         "UPDATE members SET tier_key = $2, tier_changed_at = $3 WHERE id = $1", [member_id, tier.key, now]
     )
@@ -81,15 +81,20 @@ def current_tier(program: Program, tier_key: str) -> Tier:
     return program.tier(tier_key) or program.entry_tier
 
 
+def upgrade_for(program: Program, tier_key: str, qualifying: int) -> Tier | None:
+    """The higher tier these qualifying points reach, if any."""
+    reached = tier_for(program, qualifying)
+    return reached if reached.rank > current_tier(program, tier_key).rank else None
+
+
 async def upgrade_if_reached(
     conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, tier_key: str, now: datetime
 ) -> Tier | None:
     """Move the member up at once when their qualifying points cross a threshold."""
-    reached = tier_for(program, await qualifying_points(conn, program, member_id, now))
-    if reached.rank > current_tier(program, tier_key).rank:
-        await _move(conn, member_id, reached, now)
-        return reached
-    return None
+    reached = upgrade_for(program, tier_key, await qualifying_points(conn, program, member_id, now))
+    if reached is not None:
+        await move(conn, member_id, reached, now)
+    return reached
 
 
 def requalified(program: Program, current: Tier, qualifying: int) -> Tier:
@@ -110,7 +115,7 @@ async def requalify(conn: BaseDBAsyncClient, program: Program, member_id: uuid.U
     current = current_tier(program, rows[0]["tier_key"])
     new = requalified(program, current, await qualifying_points(conn, program, member_id, now))
     if new.key != current.key:
-        await _move(conn, member_id, new, now)
+        await move(conn, member_id, new, now)
         return new
     return None
 

@@ -103,12 +103,21 @@ async def credit(
     or None when pending or when `dedupe_key` was credited before."""
     if amount <= 0:
         return None
-    explanation = explanation or {}
+    details = json.dumps(explanation or {})
     if available_at is not None and available_at > now:
+        # One statement: the pending lot, the wallet's pending total, the event.
         await conn.execute_query(
-            "INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,"
-            " purchase_id, description, explanation, qualifying)"
-            " VALUES ($1, $2, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9)",
+            """
+            WITH lot AS (
+                INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
+                                  purchase_id, description, explanation, qualifying)
+                VALUES ($1, $2, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9)
+            ), moved AS (
+                UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1
+            )
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
+            VALUES ($10, $1, NULL, 'WALLET_UPDATED', $3)
+            """,
             [
                 wallet.id,
                 amount,
@@ -116,29 +125,53 @@ async def credit(
                 available_at,
                 expires_at,
                 purchase_id,
-                description,
-                json.dumps(explanation),
+                description[:200],
+                details,
                 qualifying,
+                wallet.member_id,
             ],
         )
-        await conn.execute_query(
-            "UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1", [wallet.id, amount, now]
-        )
         wallet.pending += amount
-        await record_event(conn, wallet, None, now)
         return None
-    entry = await _append(
-        conn, wallet, kind, amount, description, explanation, now, purchase_id, qualifying, dedupe_key
+    # One statement: the entry (unless its dedupe key exists), its lot, the balance, the event.
+    rows = await conn.execute_query_dict(
+        """
+        WITH entry AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, purchase_id, dedupe_key, occurred_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        ), lot AS (
+            INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
+                              purchase_id, description, explanation, qualifying)
+            SELECT $1, $4, $4, 'AVAILABLE', $11, $11, $12, $9, $7, $8, $6 FROM entry
+        ), moved AS (
+            UPDATE wallets SET balance = balance + $4, updated_at = $11 WHERE id = $1 AND EXISTS (SELECT 1 FROM entry)
+        ), event AS (
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
+            SELECT $2, $1, id, 'WALLET_UPDATED', $11 FROM entry
+        )
+        SELECT id FROM entry
+        """,
+        [
+            wallet.id,
+            wallet.member_id,
+            kind,
+            amount,
+            wallet.balance + amount,
+            qualifying,
+            description[:200],
+            details,
+            purchase_id,
+            dedupe_key,
+            now,
+            expires_at,
+        ],
     )
-    if entry is None:
+    if not rows:
         return None
-    await conn.execute_query(
-        "INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,"
-        " purchase_id, description, explanation, qualifying)"
-        " VALUES ($1, $2, $2, 'AVAILABLE', $3, $3, $4, $5, $6, $7, $8)",
-        [wallet.id, amount, now, expires_at, purchase_id, description, json.dumps(explanation), qualifying],
-    )
-    return entry
+    wallet.balance += amount
+    return Entry(rows[0]["id"], wallet.id, kind, amount, wallet.balance)
 
 
 async def debit(
@@ -163,55 +196,40 @@ async def debit(
         amount = wallet.balance
     if amount <= 0:
         return None
-    entry = await _append(
-        conn, wallet, kind, -amount, description, explanation or {}, now, purchase_id, qualifying, dedupe_key
-    )
-    if entry is None:
-        return None
-    # Consume lots in expiry order: each lot gives what is left of `amount` after
-    # the lots before it. Safe without row locks: we hold the wallet lock.
-    await conn.execute_query(
+    # One statement: the entry, the balance, the event, and the lots consumed in
+    # expiry order (each lot gives what is left of `amount` after the lots before
+    # it). No row locks on lots are needed: we hold the wallet lock.
+    rows = await conn.execute_query_dict(
         """
-        WITH ordered AS (
+        WITH entry AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, purchase_id, dedupe_key, occurred_at)
+            VALUES ($1, $2, $3, -$4::bigint, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        ), ordered AS (
             SELECT id, remaining,
                    SUM(remaining) OVER (ORDER BY expires_at NULLS LAST, id) - remaining AS before
             FROM lots WHERE wallet_id = $1 AND state = 'AVAILABLE' AND remaining > 0
+        ), consumed AS (
+            UPDATE lots SET remaining = lots.remaining - LEAST(lots.remaining, $4 - o.before)
+            FROM ordered o WHERE lots.id = o.id AND o.before < $4 AND EXISTS (SELECT 1 FROM entry)
+        ), moved AS (
+            UPDATE wallets SET balance = balance - $4, updated_at = $11 WHERE id = $1 AND EXISTS (SELECT 1 FROM entry)
+        ), event AS (
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
+            SELECT $2, $1, id, 'WALLET_UPDATED', $11 FROM entry
         )
-        UPDATE lots SET remaining = lots.remaining - LEAST(lots.remaining, $2 - o.before)
-        FROM ordered o WHERE lots.id = o.id AND o.before < $2
+        SELECT id FROM entry
         """,
-        [wallet.id, amount],
-    )
-    return entry
-
-
-async def _append(
-    conn: BaseDBAsyncClient,
-    wallet: WalletRow,
-    kind: str,
-    amount: int,
-    description: str,
-    explanation: dict,
-    now: datetime,
-    purchase_id: uuid.UUID | None,
-    qualifying: int,
-    dedupe_key: str | None,
-) -> Entry | None:
-    """Append an entry and move the balance with it; None if `dedupe_key` exists."""
-    rows = await conn.execute_query_dict(
-        "INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying, description,"
-        " explanation, purchase_id, dedupe_key, occurred_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
         [
             wallet.id,
             wallet.member_id,
             kind,
             amount,
-            wallet.balance + amount,
+            wallet.balance - amount,
             qualifying,
             description[:200],
-            json.dumps(explanation),
+            json.dumps(explanation or {}),
             purchase_id,
             dedupe_key,
             now,
@@ -219,13 +237,8 @@ async def _append(
     )
     if not rows:
         return None
-    await conn.execute_query(
-        "UPDATE wallets SET balance = balance + $2, updated_at = $3 WHERE id = $1", [wallet.id, amount, now]
-    )
-    wallet.balance += amount
-    entry = Entry(rows[0]["id"], wallet.id, kind, amount, wallet.balance)
-    await record_event(conn, wallet, entry.id, now)
-    return entry
+    wallet.balance -= amount
+    return Entry(rows[0]["id"], wallet.id, kind, -amount, wallet.balance)
 
 
 async def record_event(conn: BaseDBAsyncClient, wallet: WalletRow, entry_id: int | None, now: datetime) -> None:
