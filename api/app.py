@@ -8,6 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,11 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 
 from api.context import Context
+from api.live import Broker
 from api.schema import build_schema
 from api.services import Services
 from domain import db
@@ -30,6 +34,8 @@ from domain.settings import Settings
 log = logging.getLogger("loyalty.api")
 
 MAX_BODY_BYTES = 64 * 1024
+CONNECTION_INIT_TIMEOUT_SECONDS = 5
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 MAX_QUERY_STRING_BYTES = 16 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -44,7 +50,14 @@ class GraphQLView(GraphQL):
             services=self.services,
             authorization=request.headers.get("authorization"),
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+            websocket=request if isinstance(request, WebSocket) else None,
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        # The token travels in connection_init; without a valid one the socket is
+        # closed (4403) before any subscription can start.
+        if context.principal() is None:
+            raise ConnectionRejectionError()
 
 
 class EdgeGuard:
@@ -116,18 +129,23 @@ def create_app(
     *,
     program: Program | None = None,
     database: db.Database | None = None,
+    manage_orm: bool = True,
 ) -> Starlette:
-    """The API. With `database`, the app migrates and connects at startup and
-    disconnects at shutdown; without, the caller has connected the ORM already."""
+    """The API on `database`: it migrates and connects at startup and disconnects at
+    shutdown; with manage_orm=False the caller has connected the ORM already (tests)."""
     settings = settings or Settings()
     settings.check()
     services = Services.from_settings(settings, program or load_program(settings.program))
+    services.broker = Broker(database.credentials if database is not None else None)
     graphql = GraphQLView(
         services,
         schema=build_schema(production=settings.production),
         graphql_ide=None if settings.production else "graphiql",
         allow_queries_via_get=True,
+        # The modern protocol only; the legacy subscriptions-transport-ws is off.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=CONNECTION_INIT_TIMEOUT_SECONDS),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
 
     async def healthz(request: Request) -> PlainTextResponse:
@@ -145,16 +163,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if database is not None:
+        manage = database is not None and manage_orm
+        if manage:
             await db.migrate(database.credentials)
             await db.connect(database.credentials)
+        await services.broker.start()
         services.ready = True
         try:
             yield
         finally:
             services.ready = False
+            await services.broker.stop()
             services.firebase.close()
-            if database is not None:
+            if manage:
                 await db.disconnect()
 
     app = Starlette(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api.loaders import Loaders
 from domain.errors import InvalidCredentials
@@ -19,6 +19,9 @@ class Context:
     authorization: str | None
     request_id: str
     loaders: Loaders = field(default_factory=Loaders)
+    # Over WebSocket: the graphql-transport-ws connection_init payload, and the socket.
+    connection_params: dict | None = None
+    websocket: Any = None
     _principal: Principal | None = field(default=None, init=False)
     _auth_error: str | None = field(default=None, init=False)
     _decoded: bool = field(default=False, init=False)
@@ -36,9 +39,13 @@ class Context:
         return self._auth_error
 
     def _decode(self) -> tuple[Principal | None, str | None]:
-        if not self.authorization:
+        authorization = self.authorization
+        if not authorization and isinstance(self.connection_params, dict):
+            given = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
+            authorization = given if isinstance(given, str) else None
+        if not authorization:
             return None, "Sign in: this needs an access token."
-        scheme, _, token = self.authorization.partition(" ")
+        scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None, "Send the access token as 'Authorization: Bearer <token>'."
         try:

@@ -26,6 +26,7 @@ from api.rewards.mutations import RewardsMutation, RewardsQuery
 from api.rewards.types import Coupon, Reward
 from api.tiers.types import Tier
 from api.wallets.mutations import WalletsMutation
+from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import Wallet
 from domain.identity.tokens import Role
 from domain.members import service as members
@@ -131,6 +132,11 @@ class Mutation(MembersMutation, IdentityMutation, PurchasesMutation, WalletsMuta
     pass
 
 
+@strawberry.type
+class Subscription(WalletsSubscription):
+    pass
+
+
 class LoyaltySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Unexpected errors are logged (with the request id) where they are masked;
@@ -150,6 +156,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return LoyaltySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api.firebase import FirebaseVerifier
+from api.live import Broker
 from domain.identity.tokens import TokenIssuer
 from domain.program.config import Program
 from domain.settings import Settings
@@ -18,6 +19,7 @@ class Services:
     tokens: TokenIssuer
     signing_key: bytes
     firebase: FirebaseVerifier
+    broker: Broker | None = None
     ready: bool = False
 
     @property

@@ -126,10 +126,10 @@ def _asyncpg_args(credentials: dict[str, Any]) -> dict[str, Any]:
     return {k: credentials[k] for k in keys if credentials.get(k) not in (None, "")}
 
 
-async def raw_connection(credentials: dict[str, Any]):
+async def raw_connection(credentials: dict[str, Any], application_name: str = "loyalty"):
     import asyncpg
 
-    return await asyncpg.connect(**_asyncpg_args(credentials))
+    return await asyncpg.connect(**_asyncpg_args(credentials), server_settings={"application_name": application_name})
 
 
 # For Tortoise's own CLI when models change:

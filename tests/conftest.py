@@ -76,7 +76,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 async def app(database: db.Database, settings: Settings):
-    application = create_app(settings)
+    application = create_app(settings, database=database, manage_orm=False)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -175,3 +175,66 @@ async def count(database: db.Database, table: str) -> int:
 
 
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
+
+
+@pytest.fixture(scope="session")
+async def live_server(app):
+    """The app behind a real uvicorn on a free port, on the test's event loop."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    await app.state.services.broker.connected.wait()
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+class Socket:
+    """A graphql-transport-ws client over a real WebSocket (the `websockets` package)."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    @classmethod
+    async def open(cls, address: str, token: str | None, *, init: bool = True) -> Socket:
+        import json
+
+        import websockets
+
+        ws = await websockets.connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"])
+        sock = cls(ws)
+        if init:
+            payload = {"authorization": f"Bearer {token}"} if token else {}
+            await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+            ack = json.loads(await ws.recv())
+            assert ack["type"] == "connection_ack", ack
+        return sock
+
+    async def subscribe(self, query: str, variables: dict | None = None) -> str:
+        import json
+
+        self.next_id += 1
+        sid = str(self.next_id)
+        await self.ws.send(
+            json.dumps({"id": sid, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+        )
+        return sid
+
+    async def receive(self, timeout: float = 2.0) -> dict:
+        import asyncio
+        import json
+
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def close(self) -> None:
+        await self.ws.close()

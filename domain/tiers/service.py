@@ -109,6 +109,10 @@ def requalified(program: Program, current: Tier, qualifying: int) -> Tier:
 
 async def requalify(conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, now: datetime) -> Tier | None:
     """Apply `requalified` to one member (the worker runs it at period end)."""
+    from domain.wallets import ledger
+
+    # The wallet lock orders this member's events like every other writer's.
+    await ledger.lock(conn, member_id, (ledger.POINTS,), now)
     rows = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1 FOR UPDATE", [member_id])
     if not rows:
         return None

@@ -115,8 +115,8 @@ async def credit(
             ), moved AS (
                 UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1
             )
-            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
-            VALUES ($10, $1, NULL, 'WALLET_UPDATED', $3)
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            VALUES ($10, $1, NULL, 'WALLET_UPDATED', $3, $11, $12)
             """,
             [
                 wallet.id,
@@ -129,6 +129,8 @@ async def credit(
                 details,
                 qualifying,
                 wallet.member_id,
+                wallet.balance,
+                wallet.pending + amount,
             ],
         )
         wallet.pending += amount
@@ -148,8 +150,8 @@ async def credit(
         ), moved AS (
             UPDATE wallets SET balance = balance + $4, updated_at = $11 WHERE id = $1 AND EXISTS (SELECT 1 FROM entry)
         ), event AS (
-            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
-            SELECT $2, $1, id, 'WALLET_UPDATED', $11 FROM entry
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $13 FROM entry
         )
         SELECT id FROM entry
         """,
@@ -166,6 +168,7 @@ async def credit(
             dedupe_key,
             now,
             expires_at,
+            wallet.pending,
         ],
     )
     if not rows:
@@ -216,8 +219,8 @@ async def debit(
         ), moved AS (
             UPDATE wallets SET balance = balance - $4, updated_at = $11 WHERE id = $1 AND EXISTS (SELECT 1 FROM entry)
         ), event AS (
-            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
-            SELECT $2, $1, id, 'WALLET_UPDATED', $11 FROM entry
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $12 FROM entry
         )
         SELECT id FROM entry
         """,
@@ -233,6 +236,7 @@ async def debit(
             purchase_id,
             dedupe_key,
             now,
+            wallet.pending,
         ],
     )
     if not rows:
@@ -244,9 +248,9 @@ async def debit(
 async def record_event(conn: BaseDBAsyncClient, wallet: WalletRow, entry_id: int | None, now: datetime) -> None:
     """The outbox row that live updates deliver once the transaction commits."""
     await conn.execute_query(
-        "INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)"
-        " VALUES ($1, $2, $3, 'WALLET_UPDATED', $4)",
-        [wallet.member_id, wallet.id, entry_id, now],
+        "INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)"
+        " VALUES ($1, $2, $3, 'WALLET_UPDATED', $4, $5, $6)",
+        [wallet.member_id, wallet.id, entry_id, now, wallet.balance, wallet.pending],
     )
 
 
@@ -314,15 +318,17 @@ async def release_due(conn: BaseDBAsyncClient, now: datetime, member_id: uuid.UU
             SELECT wallet_id, member_id, 'EARN', remaining, balance_after, qualifying,
                    description, explanation, purchase_id, $1
             FROM ranked ORDER BY wallet_id, id
-            RETURNING id, wallet_id, member_id
+            RETURNING id, wallet_id, member_id, balance_after
         ), totals AS (
             SELECT wallet_id, SUM(remaining) AS amount FROM due GROUP BY wallet_id
         ), moved AS (
             UPDATE wallets SET balance = balance + t.amount, pending = pending - t.amount, updated_at = $1
             FROM totals t WHERE wallets.id = t.wallet_id RETURNING wallets.id
         )
-        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
-        SELECT member_id, wallet_id, id, 'WALLET_UPDATED', $1 FROM entries ORDER BY id
+        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+        SELECT e.member_id, e.wallet_id, e.id, 'WALLET_UPDATED', $1, e.balance_after,
+               w.pending - (e.balance_after - w.balance)  -- still pending after this lot
+        FROM entries e JOIN wallets w ON w.id = e.wallet_id ORDER BY e.id
         RETURNING member_id
         """,
         [now, wallet_ids],
@@ -350,7 +356,7 @@ async def expire_due(conn: BaseDBAsyncClient, now: datetime) -> int:
         ), moved AS (
             UPDATE wallets w SET balance = w.balance - t.amount, updated_at = $1
             FROM totals t WHERE w.id = t.wallet_id
-            RETURNING w.id, w.member_id, w.kind, w.balance AS balance_after, t.amount
+            RETURNING w.id, w.member_id, w.kind, w.balance AS balance_after, w.pending, t.amount
         ), entries AS (
             INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
                                         description, explanation, occurred_at)
@@ -358,10 +364,11 @@ async def expire_due(conn: BaseDBAsyncClient, now: datetime) -> int:
                    amount || CASE WHEN kind = 'POINTS' THEN ' points expired' ELSE ' expired' END,
                    '{"rule": "expiry"}'::jsonb, $1
             FROM moved ORDER BY id
-            RETURNING id, wallet_id, member_id, -amount AS amount
+            RETURNING id, wallet_id, member_id, -amount AS amount, balance_after
         ), events AS (
-            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at)
-            SELECT member_id, wallet_id, id, 'WALLET_UPDATED', $1 FROM entries
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT e.member_id, e.wallet_id, e.id, 'WALLET_UPDATED', $1, e.balance_after, m.pending
+            FROM entries e JOIN moved m ON m.id = e.wallet_id
         )
         SELECT COALESCE(SUM(amount), 0) AS expired FROM entries
         """,

@@ -89,6 +89,9 @@ class WalletEvent(Model):
     wallet = fields.ForeignKeyField("loyalty.Wallet", related_name=False, null=True, on_delete=fields.CASCADE)
     entry = fields.ForeignKeyField("loyalty.LedgerEntry", related_name=False, null=True, on_delete=fields.CASCADE)
     kind = fields.CharField(max_length=24)  # WALLET_UPDATED | TIER_CHANGED
+    # The wallet as it was right after this change, so a replay shows history as it happened.
+    balance = fields.BigIntField(null=True)
+    pending = fields.BigIntField(null=True)
     created_at = fields.DatetimeField()
 
     class Meta:

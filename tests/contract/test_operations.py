@@ -33,6 +33,9 @@ REQUIRED = {
     "RedeemCoupon",
     "AdjustPoints",
     "CreateReward",
+    # live updates
+    "WalletUpdated",
+    "TierChanged",
 }
 
 

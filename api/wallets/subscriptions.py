@@ -1,0 +1,110 @@
+"""Live balances and tiers for the signed-in member, over graphql-transport-ws."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from api.auth import IsMember, member_id
+from api.errors import ClientError
+from api.live import Subscription
+from api.relay import decode_cursor, encode_cursor
+from api.tiers.types import TierStatus
+from api.wallets.types import LedgerEntry, Wallet
+from domain import clock
+from domain.errors import InvalidInput
+from domain.members import service as members
+from domain.tiers import service as tiers
+from domain.wallets import events
+
+BATCH = 100
+IDLE_POLL_SECONDS = 30.0  # a safety net: re-read even if a wake-up were ever missed
+
+
+@strawberry.type(description="A committed change of one of the member's wallets.")
+class WalletUpdate:
+    cursor: str = strawberry.field(description="Resubscribe with `after: cursor` to continue from here.")
+    wallet: Wallet = strawberry.field(description="The wallet as it was right after this change.")
+    entry: LedgerEntry | None = strawberry.field(
+        description="The ledger entry; null when only the pending balance moved."
+    )
+
+
+@strawberry.type(description="The member's tier changed.")
+class TierChange:
+    cursor: str
+    tier: TierStatus
+
+
+def _start(after: str | None) -> int | None:
+    if after is None:
+        return None
+    (raw,) = decode_cursor(after, 1)
+    if not raw.isdigit():
+        raise InvalidInput("after is not a cursor from walletUpdated.", field="after")
+    return int(raw)
+
+
+async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> AsyncGenerator[events.Event, None]:
+    """Every committed event of the member after the cursor (or from now), then live
+    ones as they commit: one cursor for both, so no gap and no duplicate."""
+    me = member_id(info)
+    principal = info.context.principal()
+    broker = info.context.services.broker
+    start = _start(after)
+    with broker.subscribe(me) as subscription:  # listening before reading: nothing slips between
+        cursor = start if start is not None else await events.latest(me)
+        while True:
+            left = (principal.expires_at - clock.now()).total_seconds()
+            if left <= 0:  # checked before every read: nothing is delivered on an expired token
+                await _close_expired(info)
+                return
+            batch = await events.after(me, cursor, kinds, BATCH)
+            for event in batch:
+                cursor = event.id
+                yield event
+            if len(batch) < BATCH:
+                _raise_if_behind(subscription, cursor)
+                await subscription.wait(min(left, IDLE_POLL_SECONDS))
+
+
+def _raise_if_behind(subscription: Subscription, cursor: int) -> None:
+    if subscription.overflowed:
+        raise ClientError(
+            f'Too many updates queued for this connection: resubscribe with after: "{encode_cursor(cursor)}".',
+            code="SLOW_CONSUMER",
+        )
+
+
+async def _close_expired(info: Info) -> None:
+    socket = info.context.websocket
+    if socket is not None:
+        await socket.close(code=4403, reason="Access token expired")
+
+
+@strawberry.type
+class WalletsSubscription:
+    @strawberry.subscription(
+        permission_classes=[IsMember],
+        description="The member's wallet changes as they commit. With `after`, first every change "
+        "after that cursor, then live ones, with no gap and no duplicate.",
+    )
+    async def wallet_updated(self, info: Info, after: str | None = None) -> AsyncGenerator[WalletUpdate, None]:
+        program = info.context.services.program
+        async for event in _follow(info, (events.WALLET_UPDATED,), after):
+            entry = event.entry
+            yield WalletUpdate(
+                cursor=encode_cursor(event.id),
+                wallet=Wallet.of(program, event.wallet),
+                entry=LedgerEntry.of(program, event.wallet["kind"], entry) if entry else None,
+            )
+
+    @strawberry.subscription(permission_classes=[IsMember], description="The member's tier changes.")
+    async def tier_changed(self, info: Info, after: str | None = None) -> AsyncGenerator[TierChange, None]:
+        program = info.context.services.program
+        async for event in _follow(info, (events.TIER_CHANGED,), after):
+            member = await members.get(event.member_id)
+            status = await tiers.status_for(program, member.id, member.tier_key, clock.now())
+            yield TierChange(cursor=encode_cursor(event.id), tier=TierStatus.of(status))
