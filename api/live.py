@@ -109,7 +109,7 @@ class Broker:
             try:
                 conn = await db.raw_connection(self._credentials, application_name=LISTENER_NAME)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.connected.set()
                 self._wake_all()  # anything committed while we were not listening
