@@ -209,3 +209,51 @@ async def test_five_hundred_abrupt_disconnects_leak_nothing(live_server, app, an
         await asyncio.sleep(0.05)
     assert broker.subscription_count == 0
     assert len(asyncio.all_tasks()) <= tasks_before, [t.get_name() for t in asyncio.all_tasks()][:20]
+
+
+async def test_a_real_javascript_client_receives_updates(live_server, gql, tokens, ana):
+    """graphql-ws from npm, run by Node, as an app built on it would subscribe."""
+    import shutil
+    from pathlib import Path
+
+    js = Path(__file__).resolve().parents[1] / "js"
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js and npm are needed for the JavaScript client test")
+    if not (js / "node_modules" / "graphql-ws").exists():
+        install = await asyncio.create_subprocess_exec(
+            "npm",
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            cwd=js,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await install.communicate()
+        assert install.returncode == 0, err.decode()
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(js / "subscribe.mjs"),
+        f"ws://{live_server}/graphql",
+        ana.token,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    line = await asyncio.wait_for(node.stderr.readline(), 10)
+    assert line.strip() == b"connected", line
+    await asyncio.sleep(0.2)  # its subscribe message follows the ack
+    await purchase(gql, tokens, ana.id, "JS-1", "6.00")
+    out, err = await asyncio.wait_for(node.communicate(), 10)
+    assert node.returncode == 0, err.decode()
+    update = json.loads(out)["data"]["walletUpdated"]
+    assert update["entry"]["kind"] == "EARN" and Decimal(update["entry"]["amount"]) == 60
+    assert Decimal(update["wallet"]["balance"]) == 160
+
+
+async def test_an_idle_socket_without_connection_init_is_closed(live_server):
+    from api.app import CONNECTION_INIT_TIMEOUT_SECONDS
+
+    ws = await websockets.connect(f"ws://{live_server}/graphql", subprotocols=["graphql-transport-ws"])
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), CONNECTION_INIT_TIMEOUT_SECONDS + 3)
+    assert closed.value.rcvd.code == 4408
