@@ -18,13 +18,20 @@ class Context:
     services: Services
     authorization: str | None
     request_id: str
-    loaders: Loaders = field(default_factory=Loaders)
     # Over WebSocket: the graphql-transport-ws connection_init payload, and the socket.
     connection_params: dict | None = None
     websocket: Any = None
+    _loaders: Loaders | None = field(default=None, init=False)
     _principal: Principal | None = field(default=None, init=False)
     _auth_error: str | None = field(default=None, init=False)
     _decoded: bool = field(default=False, init=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        # Made on first use: a WebSocket's context lives as long as the socket.
+        if self._loaders is None:
+            self._loaders = Loaders()
+        return self._loaders
 
     def principal(self) -> Principal | None:
         """The caller, or None without a token. A bad token leaves `auth_error` set."""

@@ -1,11 +1,13 @@
 """Live updates across processes: one LISTEN connection per API process.
 
 A committed outbox row NOTIFYs `loyalty_events` with "member:event id" (the trigger
-in migration 0003). The listener wakes that member's local subscribers; they read
-what is new from the database after their own cursor. Nothing is kept per event in
-memory, so a slow phone costs its cursor and a small bounded queue, nothing more.
-If the listening connection drops, every subscriber is woken on reconnect and
-catches up from its cursor: nothing committed in between is skipped.
+in migration 0003). The listener gathers the wake-ups of a burst and reads what is
+new for all the woken subscriptions in one query, after each one's cursor, then
+hands each its events through a bounded queue. A subscription that does not drain
+its queue (a stalled phone) overflows and is told to resume from its cursor; it never
+holds up the others, and memory per subscription stays bounded.
+If the listening connection drops, every subscription is caught up from its cursor
+once it is back: nothing committed in between is skipped.
 """
 
 from __future__ import annotations
@@ -21,41 +23,50 @@ from typing import Any
 import asyncpg
 
 from domain import db
+from domain.wallets import events
 
 log = logging.getLogger("loyalty.live")
 
 CHANNEL = "loyalty_events"
 LISTENER_NAME = "loyalty-live"
-QUEUE_LIMIT = 256  # pending wake-ups per subscription before it is told it fell behind
+QUEUE_LIMIT = 64  # events waiting for one subscription before it is told it fell behind
 HEALTH_CHECK_SECONDS = 5.0
+FETCH_LIMIT = 5000
 
 
 class Subscription:
-    """One live subscription's inbox of wake-ups (event ids), bounded."""
+    """One live subscription: its kinds, how far it has been fed, its bounded queue."""
 
-    def __init__(self, member_id: uuid.UUID) -> None:
+    def __init__(self, member_id: uuid.UUID, kinds: tuple[str, ...]) -> None:
         self.member_id = member_id
-        self.queue: asyncio.Queue[int] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        self.kinds = kinds
+        self.fed: int | None = None  # the last event id queued; None until it goes live
+        self.queue: asyncio.Queue[events.Event] = asyncio.Queue(maxsize=QUEUE_LIMIT)
         self.overflowed = False
 
-    def wake(self, event_id: int) -> None:
+    def feed(self, event: events.Event) -> None:
+        if self.fed is None or event.id <= self.fed:
+            return
+        self.fed = event.id
+        if event.kind not in self.kinds or self.overflowed:
+            return
         try:
-            self.queue.put_nowait(event_id)
+            self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
 
-    async def wait(self, timeout: float) -> None:
-        """Until something new may be there (or the timeout); drains the wake-ups."""
+    async def next(self, timeout: float) -> events.Event | None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.get(), timeout)
-        while not self.queue.empty():
-            self.queue.get_nowait()
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        return None
 
 
 class Broker:
     def __init__(self, credentials: dict[str, Any] | None) -> None:
         self._credentials = credentials
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = defaultdict(set)
+        self._woken: set[uuid.UUID] = set()
+        self._fetching: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -65,15 +76,17 @@ class Broker:
             self._task = asyncio.create_task(self._listen(), name="loyalty-live-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._fetching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._fetching = None
 
     @contextlib.contextmanager
-    def subscribe(self, member_id: uuid.UUID) -> Iterator[Subscription]:
-        subscription = Subscription(member_id)
+    def subscribe(self, member_id: uuid.UUID, kinds: tuple[str, ...]) -> Iterator[Subscription]:
+        """Register before the first read, so that nothing committed meanwhile is missed."""
+        subscription = Subscription(member_id, kinds)
         self._subscriptions[member_id].add(subscription)
         try:
             yield subscription
@@ -84,23 +97,54 @@ class Broker:
                 if not subs:
                     del self._subscriptions[member_id]
 
+    def go_live(self, subscription: Subscription, cursor: int) -> None:
+        """The subscription has read everything up to `cursor` itself; feed it from here.
+        A fetch follows at once, for anything committed while it was reading."""
+        subscription.fed = cursor
+        self._wake(subscription.member_id)
+
     @property
     def subscription_count(self) -> int:
         return sum(len(s) for s in self._subscriptions.values())
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        member, _, event_id = payload.partition(":")
-        try:
-            subs = self._subscriptions.get(uuid.UUID(member))
-        except ValueError:
-            return
-        for subscription in list(subs or ()):
-            subscription.wake(int(event_id))
+        member, _, _event_id = payload.partition(":")
+        with contextlib.suppress(ValueError):
+            member_id = uuid.UUID(member)
+            if member_id in self._subscriptions:
+                self._wake(member_id)
+
+    def _wake(self, member_id: uuid.UUID) -> None:
+        self._woken.add(member_id)
+        if self._fetching is None or self._fetching.done():
+            self._fetching = asyncio.create_task(self._fetch(), name="loyalty-live-fetch")
 
     def _wake_all(self) -> None:
-        for subs in list(self._subscriptions.values()):
-            for subscription in list(subs):
-                subscription.wake(0)
+        for member_id in list(self._subscriptions):
+            self._wake(member_id)
+
+    async def _fetch(self) -> None:
+        """Read what is new for every woken member in one query, until none is left woken."""
+        while self._woken:
+            await asyncio.sleep(0)  # let the wake-ups of this burst gather
+            cursors: dict[uuid.UUID, int] = {}
+            for member_id in list(self._woken)[:FETCH_LIMIT]:
+                self._woken.discard(member_id)
+                fed = [s.fed for s in self._subscriptions.get(member_id, ()) if s.fed is not None]
+                if fed:
+                    cursors[member_id] = min(fed)
+            try:
+                found = await events.after_many(cursors, FETCH_LIMIT)
+            except Exception:  # the database blipped: try these members again shortly
+                log.exception("live updates: fetch failed")
+                self._woken.update(cursors)
+                await asyncio.sleep(0.5)
+                continue
+            for event in found:
+                for subscription in list(self._subscriptions.get(event.member_id, ())):
+                    subscription.feed(event)
+            if len(found) == FETCH_LIMIT:  # more than one page: go again for these members
+                self._woken.update(cursors)
 
     async def _listen(self) -> None:
         backoff = 0.2
@@ -126,7 +170,6 @@ class Broker:
                 self.connected.clear()
                 self.reconnects += 1
                 log.warning("live updates: listener lost (%s); reconnecting in %.1f s", exc, backoff)
-                self._wake_all()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:

@@ -77,12 +77,21 @@ def open_database(database_url: str | None, home: Path) -> Database:
     return start_embedded(home)
 
 
+async def _light_reset(conn: Any) -> None:
+    """What the pool runs when a connection comes back. asyncpg's default sends
+    `RESET ALL; UNLISTEN *; CLOSE ALL; ...` every time: a round trip per query. We
+    never leave session state on pooled connections (LISTEN and advisory locks use
+    connections of their own), so only an unfinished transaction needs undoing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 def orm_config(credentials: dict[str, Any], pool_max: int = 10) -> dict[str, Any]:
     return {
         "connections": {
             "default": {
                 "engine": "tortoise.backends.asyncpg",
-                "credentials": {**credentials, "minsize": 1, "maxsize": pool_max},
+                "credentials": {**credentials, "minsize": 1, "maxsize": pool_max, "reset": _light_reset},
             }
         },
         "apps": {

@@ -9,7 +9,6 @@ from strawberry.types import Info
 
 from api.auth import IsMember, member_id
 from api.errors import ClientError
-from api.live import Subscription
 from api.relay import decode_cursor, encode_cursor
 from api.tiers.types import TierStatus
 from api.wallets.types import LedgerEntry, Wallet
@@ -20,7 +19,7 @@ from domain.tiers import service as tiers
 from domain.wallets import events
 
 BATCH = 100
-IDLE_POLL_SECONDS = 30.0  # a safety net: re-read even if a wake-up were ever missed
+IDLE_POLL_SECONDS = 30.0  # wake up now and then to notice an expired token
 
 
 @strawberry.type(description="A committed change of one of the member's wallets.")
@@ -54,11 +53,11 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
     principal = info.context.principal()
     broker = info.context.services.broker
     start = _start(after)
-    with broker.subscribe(me) as subscription:  # listening before reading: nothing slips between
+    with broker.subscribe(me, kinds) as subscription:  # listening before reading: nothing slips between
         cursor = start if start is not None else await events.latest(me)
+        # Catch up by reading pages ourselves; then the broker feeds us.
         while True:
-            left = (principal.expires_at - clock.now()).total_seconds()
-            if left <= 0:  # checked before every read: nothing is delivered on an expired token
+            if _expired(principal):
                 await _close_expired(info)
                 return
             batch = await events.after(me, cursor, kinds, BATCH)
@@ -66,16 +65,26 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
                 cursor = event.id
                 yield event
             if len(batch) < BATCH:
-                _raise_if_behind(subscription, cursor)
-                await subscription.wait(min(left, IDLE_POLL_SECONDS))
+                break
+        broker.go_live(subscription, cursor)
+        while True:
+            left = (principal.expires_at - clock.now()).total_seconds()
+            event = await subscription.next(min(max(left, 0), IDLE_POLL_SECONDS))
+            if _expired(principal):  # checked before every delivery: nothing on an expired token
+                await _close_expired(info)
+                return
+            if subscription.overflowed and (event is None or subscription.queue.empty()):
+                raise ClientError(
+                    f'Too many updates queued for this connection: resubscribe with after: "{encode_cursor(cursor)}".',
+                    code="SLOW_CONSUMER",
+                )
+            if event is not None:
+                cursor = event.id
+                yield event
 
 
-def _raise_if_behind(subscription: Subscription, cursor: int) -> None:
-    if subscription.overflowed:
-        raise ClientError(
-            f'Too many updates queued for this connection: resubscribe with after: "{encode_cursor(cursor)}".',
-            code="SLOW_CONSUMER",
-        )
+def _expired(principal) -> bool:
+    return principal.expires_at <= clock.now()
 
 
 async def _close_expired(info: Info) -> None:

@@ -74,3 +74,24 @@ def _event(r: dict) -> Event:
             "occurred_at": r["occurred_at"],
         }
     return Event(r["id"], r["kind"], r["member_id"], r["created_at"], wallet, entry)
+
+
+async def after_many(cursors: dict[uuid.UUID, int], limit: int = 5000) -> list[Event]:
+    """What is new for many members at once: one query for a whole burst of wake-ups."""
+    if not cursors:
+        return []
+    members = list(cursors)
+    rows = await connections.get("default").execute_query_dict(
+        """
+        SELECT ev.id, ev.kind, ev.member_id, ev.created_at, ev.wallet_id, w.kind AS wallet_kind,
+               ev.balance, ev.pending, e.id AS entry_id, e.kind AS entry_kind, e.amount, e.balance_after,
+               e.description, e.explanation, e.occurred_at
+        FROM unnest($1::uuid[], $2::bigint[]) AS s(member_id, cursor)
+        JOIN wallet_events ev ON ev.member_id = s.member_id AND ev.id > s.cursor
+        LEFT JOIN wallets w ON w.id = ev.wallet_id
+        LEFT JOIN ledger_entries e ON e.id = ev.entry_id
+        ORDER BY ev.id LIMIT $3
+        """,
+        [members, [cursors[m] for m in members], limit],
+    )
+    return [_event(r) for r in rows]

@@ -1,0 +1,240 @@
+"""bench/fanout: how many subscribed apps one API process holds, and how fast a
+committed purchase reaches each, beside a bare Starlette WebSocket broadcast.
+
+    .venv/bin/python bench/fanout.py [--subscribers 2000] [--database-url postgres://...]
+
+Ours: N members each subscribed to walletUpdated (graphql-transport-ws) on one
+`loyalty serve` process; then one purchase per member, committed from this process
+(the domain use case on its own connection, as another API process would), and the
+time from the commit being acknowledged to the update arriving. Memory: the server's
+resident set with N idle subscriptions minus before, per subscription.
+Peer: the same N sockets on a bare Starlette WebSocket route; one broadcast to all;
+the time from sending to arrival; resident memory per idle socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import psutil
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from domain import db
+from domain.identity.tokens import Role, TokenIssuer
+
+LOYALTY = str(Path(sys.executable).with_name("loyalty"))
+SECRET = "fanout-bench-key-" + "y" * 32
+QUERY = "subscription { walletUpdated { wallet { balance } entry { id amount } } }"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss(pid: int) -> int:
+    return psutil.Process(pid).memory_info().rss
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p / 100))]
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} never became ready")
+
+
+async def open_many(n: int, connect) -> list:
+    gate = asyncio.Semaphore(64)
+
+    async def one(i: int):
+        async with gate:
+            return await connect(i)
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def ours(args, server_creds: dict) -> dict:
+    from domain.members import service as members
+    from domain.program.config import load
+    from domain.purchases import service as purchases
+
+    name = f"loyalty_fanout_{uuid.uuid4().hex[:8]}"
+    admin = await db.raw_connection(server_creds)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    creds = {**server_creds, "database": name}
+    port = _port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=db.Database(creds).dsn(), LOYALTY_JWT_SECRET=SECRET)
+    proc = subprocess.Popen(
+        [LOYALTY, "serve", "--port", str(port), "--log-level", "warning"], cwd=tempfile.gettempdir(), env=env
+    )
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz")
+        await db.connect(creds, pool_max=8)
+        program = load(None)
+        gate = asyncio.Semaphore(8)
+
+        async def enrol(i: int):
+            async with gate:
+                return (await members.enroll(program, members.Profile(email=f"fan{i}@example.com"))).id
+
+        ids = await asyncio.gather(*(enrol(i) for i in range(args.subscribers)))
+        issuer = TokenIssuer(SECRET.encode())
+        await asyncio.sleep(1)
+        base = rss(proc.pid)
+        arrived: dict[uuid.UUID, float] = {}
+        done = asyncio.Event()
+
+        async def connect(i: int):
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"], open_timeout=60
+            )
+            token = issuer.mint(Role.MEMBER, str(ids[i]), ttl=timedelta(hours=1))[0]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+            await ws.recv()
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+            return ws
+
+        sockets = await open_many(args.subscribers, connect)
+
+        async def reader(i: int, ws) -> None:
+            async for raw in ws:
+                if json.loads(raw).get("type") == "next":
+                    arrived[ids[i]] = time.perf_counter()
+                    if len(arrived) == len(ids):
+                        done.set()
+                    return
+
+        readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(sockets)]
+        await asyncio.sleep(3)  # let every subscription settle, then measure idle memory
+        idle = rss(proc.pid)
+
+        committed: dict[uuid.UUID, float] = {}
+
+        async def buy(member_id):
+            async with gate:
+                await purchases.record(
+                    program,
+                    member_id=member_id,
+                    external_id=f"fan-{member_id}",
+                    amount=Decimal("3.00"),
+                    currency="EUR",
+                    channel="APP",
+                )
+                committed[member_id] = time.perf_counter()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(buy(m) for m in ids))
+        commit_seconds = time.perf_counter() - started
+        try:
+            await asyncio.wait_for(done.wait(), 60)
+        except TimeoutError:
+            pass
+        latencies = [max(0.0, arrived[m] - committed[m]) * 1000 for m in ids if m in arrived]
+        for t in readers:
+            t.cancel()
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await db.disconnect()
+        return {
+            "received": len(latencies),
+            "p50": statistics.median(latencies),
+            "p99": pct(latencies, 99),
+            "per_socket_kib": (idle - base) / args.subscribers / 1024,
+            "commit_seconds": commit_seconds,
+        }
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def peer(args) -> dict:
+    port = _port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("peer_ws.py")), str(port)])
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/count")
+        await asyncio.sleep(0.5)
+        base = rss(proc.pid)
+
+        async def connect(_i: int):
+            return await websockets.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=60)
+
+        sockets = await open_many(args.subscribers, connect)
+        await asyncio.sleep(3)
+        idle = rss(proc.pid)
+        arrived: list[float] = []
+
+        async def reader(ws) -> None:
+            raw = await ws.recv()
+            arrived.append((time.time() - json.loads(raw)["sent"]) * 1000)
+
+        readers = [asyncio.create_task(reader(ws)) for ws in sockets]
+        async with httpx.AsyncClient() as client:
+            await client.post(f"http://127.0.0.1:{port}/broadcast", timeout=60)
+        await asyncio.wait(readers, timeout=60)
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        return {
+            "received": len(arrived),
+            "p50": statistics.median(arrived),
+            "p99": pct(arrived, 99),
+            "per_socket_kib": (idle - base) / args.subscribers / 1024,
+        }
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=2000)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("LOYALTY_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    )
+    args = parser.parse_args()
+    server = db.credentials_from_url(args.database_url)
+    a = await ours(args, server)
+    b = await peer(args)
+    n = args.subscribers
+    print(f"{n} subscribers on one API process, one purchase each ({a['commit_seconds']:.1f} s to commit all):")
+    print(
+        f"  ours: received {a['received']}/{n}   commit->receipt p50 {a['p50']:6.1f} ms   p99 {a['p99']:6.1f} ms"
+        f"   {a['per_socket_kib']:5.1f} KiB per idle subscription"
+    )
+    print(
+        f"  peer (bare Starlette WebSocket, one broadcast to all): received {b['received']}/{n}"
+        f"   p50 {b['p50']:6.1f} ms   p99 {b['p99']:6.1f} ms   {b['per_socket_kib']:5.1f} KiB per idle socket"
+    )
+    print("  aim: p99 under 250 ms at 2,000 subscribers, under 64 KiB per idle subscription")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
