@@ -140,6 +140,31 @@ def seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def expire(args: argparse.Namespace) -> int:
+    """The daily pass, now: release pending points and expire past-due lots."""
+    from domain.program.config import load
+    from domain.wallets import service as wallets
+
+    settings = _settings()
+    program = load(settings.program)
+    database = db.open_database(settings.database_url, settings.home)
+
+    async def run():
+        await db.migrate(database.credentials)
+        await db.connect(database.credentials, pool_max=2)
+        try:
+            return await wallets.run_expiry(program)
+        finally:
+            await db.disconnect()
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        database.stop()
+    print(f"released pending points of {result.released_members} members; expired {result.expired}")
+    return 0
+
+
 def schema(args: argparse.Namespace) -> int:
     from api.schema import sdl
 
@@ -170,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("seed", help="load demo data")
     d.add_argument("--demo", action="store_true", help="demo members, and tokens to try them with")
     d.set_defaults(func=seed)
+
+    e = sub.add_parser("expire", help="release pending points and expire past-due points now")
+    e.set_defaults(func=expire)
 
     g = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     g.set_defaults(func=schema)

@@ -177,6 +177,9 @@ def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_url):
             staff = _run(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env).stdout.strip()
             result = _post(port, ENROLL, staff, {"e": "bo@example.com"})
             assert result["data"]["enrollMember"]["userErrors"] == []
+            expired = _run(["expire"], tmp_path, env)
+            assert expired.returncode == 0, expired.stderr
+            assert expired.stdout.strip() == "released pending points of 0 members; expired 0"
         finally:
             assert _stop(proc) == 0
         assert not (tmp_path / ".loyalty" / "pgdata").exists()  # no embedded server was started
