@@ -20,6 +20,7 @@ from api.identity.mutations import IdentityMutation
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
+from api.notifications.mutations import NotificationsMutation
 from api.purchases.mutations import PurchasesMutation
 from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
@@ -128,7 +129,9 @@ class Query(MembersQuery, RewardsQuery):
 
 
 @strawberry.type
-class Mutation(MembersMutation, IdentityMutation, PurchasesMutation, WalletsMutation, RewardsMutation):
+class Mutation(
+    MembersMutation, IdentityMutation, PurchasesMutation, WalletsMutation, RewardsMutation, NotificationsMutation
+):
     pass
 
 

@@ -22,6 +22,7 @@ MODEL_MODULES = [
     "domain.wallets.models",
     "domain.purchases.models",
     "domain.rewards.models",
+    "domain.notifications.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

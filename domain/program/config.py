@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
@@ -162,6 +162,35 @@ class Bonuses(_Strict):
     birthday: Annotated[int, Field(ge=0, le=1_000_000)] = 0
 
 
+class QuietHours(_Strict):
+    start: time = time(21, 0)
+    end: time = time(9, 0)
+
+
+class Notifications(_Strict):
+    """Push policy: when members may be nudged, how often, and what wins."""
+
+    quiet_hours: QuietHours = QuietHours()
+    max_per_day: Annotated[int, Field(ge=0, le=50)] = 2
+    max_per_week: Annotated[int, Field(ge=0, le=200)] = 5
+    # When several compete, the earlier kind is sent first and wins the caps.
+    priority: list[Literal["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]] = [
+        "EXPIRY",
+        "BIRTHDAY",
+        "LOCATION",
+        "CAMPAIGN",
+    ]
+    expiry_warning_days: list[Annotated[int, Field(ge=1, le=365)]] = [30, 7]
+    birthday_hour: Annotated[int, Field(ge=0, le=23)] = 9
+
+    @field_validator("priority")
+    @classmethod
+    def _all_kinds_once(cls, value: list[str]) -> list[str]:
+        if sorted(value) != sorted(["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]):
+            raise ValueError("list each of EXPIRY, BIRTHDAY, LOCATION and CAMPAIGN once")
+        return value
+
+
 class Cashback(_Strict):
     """A share of each purchase back as money in a CASHBACK wallet (never expires)."""
 
@@ -208,6 +237,7 @@ class Program(_Strict):
     pending: Pending = Pending()
     bonuses: Bonuses = Bonuses()
     cashback: Cashback = Cashback()
+    notifications: Notifications = Notifications()
     tier_rules: Tiers = Field(default=Tiers(), alias="tier_rules")
     tiers: Annotated[list[Tier], Field(min_length=1)]
 

@@ -36,6 +36,9 @@ REQUIRED = {
     # live updates
     "WalletUpdated",
     "TierChanged",
+    # push notifications
+    "RegisterDevice",
+    "Notifications",
 }
 
 

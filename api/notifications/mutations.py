@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from api.auth import IsMember, member_id
+from api.errors import UserError
+from api.relay import Node, to_global_id, uuid_of
+from domain.errors import DomainError
+from domain.notifications import service as notifications
+from domain.notifications.models import Device as DeviceRow
+from domain.notifications.models import Notification as NotificationRow
+
+
+@strawberry.enum
+class DevicePlatform(Enum):
+    IOS = "IOS"
+    ANDROID = "ANDROID"
+    WEB = "WEB"
+
+
+@strawberry.enum
+class NotificationKind(Enum):
+    EXPIRY = "EXPIRY"
+    BIRTHDAY = "BIRTHDAY"
+    LOCATION = "LOCATION"
+    CAMPAIGN = "CAMPAIGN"
+
+
+@strawberry.type(description="A phone or browser that receives the member's pushes.")
+class Device(Node):
+    platform: DevicePlatform
+    app_version: str | None
+    last_seen_at: datetime
+
+    @classmethod
+    def of(cls, row: DeviceRow) -> Device:
+        return cls(
+            id=to_global_id("Device", row.id),
+            platform=DevicePlatform(row.platform),
+            app_version=row.app_version,
+            last_seen_at=row.last_seen_at,
+        )
+
+
+@strawberry.type(description="A push the member was sent, as the app's inbox shows it.")
+class Notification(Node):
+    kind: NotificationKind
+    title: str
+    body: str
+    created_at: datetime
+    sent_at: datetime | None
+    read_at: datetime | None
+    opened_at: datetime | None
+    key: strawberry.Private[object]
+
+    @classmethod
+    def of(cls, row: NotificationRow) -> Notification:
+        return cls(
+            id=to_global_id("Notification", row.id),
+            kind=NotificationKind(row.kind),
+            title=row.title,
+            body=row.body,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            read_at=row.read_at,
+            opened_at=row.opened_at,
+            key=row.id,
+        )
+
+
+@strawberry.input
+class RegisterDeviceInput:
+    fcm_token: str = strawberry.field(description="The FCM registration token from the Firebase SDK.")
+    platform: DevicePlatform
+    installation_id: str | None = strawberry.field(default=None, description="The Firebase installation ID.")
+    app_version: str | None = None
+
+
+@strawberry.type
+class RegisterDevicePayload:
+    device: Device | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class UnregisterDeviceInput:
+    fcm_token: str
+
+
+@strawberry.type
+class UnregisterDevicePayload:
+    removed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class MarkNotificationInput:
+    notification_id: strawberry.ID
+    opened: bool = strawberry.field(default=False, description="True when the member tapped it open.")
+
+
+@strawberry.type
+class MarkNotificationPayload:
+    notification: Notification | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class NotificationsMutation:
+    @strawberry.mutation(permission_classes=[IsMember], description="Receive pushes on this app install.")
+    async def register_device(self, info: Info, input: RegisterDeviceInput) -> RegisterDevicePayload:
+        try:
+            row = await notifications.register_device(
+                member_id(info),
+                fcm_token=input.fcm_token,
+                platform=input.platform.value,
+                installation_id=input.installation_id,
+                app_version=input.app_version,
+            )
+        except DomainError as exc:
+            return RegisterDevicePayload(device=None, user_errors=UserError.of(exc))
+        return RegisterDevicePayload(device=Device.of(row), user_errors=[])
+
+    @strawberry.mutation(permission_classes=[IsMember], description="Stop pushes to this install (sign-out).")
+    async def unregister_device(self, info: Info, input: UnregisterDeviceInput) -> UnregisterDevicePayload:
+        removed = await notifications.unregister_device(member_id(info), input.fcm_token)
+        return UnregisterDevicePayload(removed=removed, user_errors=[])
+
+    @strawberry.mutation(permission_classes=[IsMember], description="The member read or opened a notification.")
+    async def mark_notification(self, info: Info, input: MarkNotificationInput) -> MarkNotificationPayload:
+        try:
+            row = await notifications.mark(
+                member_id(info),
+                uuid_of(input.notification_id, "Notification", field="notificationId"),
+                opened=input.opened,
+            )
+        except DomainError as exc:
+            return MarkNotificationPayload(notification=None, user_errors=UserError.of(exc))
+        return MarkNotificationPayload(notification=Notification.of(row), user_errors=[])

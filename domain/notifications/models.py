@@ -1,0 +1,50 @@
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Device(Model):
+    """A phone or browser of a member that can receive pushes."""
+
+    id = fields.UUIDField(primary_key=True)
+    member = fields.ForeignKeyField("loyalty.Member", related_name="devices", on_delete=fields.CASCADE)
+    # An FCM registration token belongs to one app install: registering it again for
+    # another member moves it (the phone changed hands or accounts).
+    fcm_token = fields.CharField(max_length=4096, unique=True)
+    installation_id = fields.CharField(max_length=200, null=True)
+    platform = fields.CharField(max_length=8)  # IOS | ANDROID | WEB
+    app_version = fields.CharField(max_length=40, null=True)
+    last_seen_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "devices"
+
+
+class Notification(Model):
+    """One message to one member, from the decision to send it to its outcome.
+
+    state: QUEUED (due at `due_at`), SENDING (claimed by a worker until
+    `claimed_until`), SENT, FAILED, SUPPRESSED (with `reason`)."""
+
+    id = fields.UUIDField(primary_key=True)
+    member = fields.ForeignKeyField("loyalty.Member", related_name="notifications", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=16)  # EXPIRY | BIRTHDAY | LOCATION | CAMPAIGN
+    title = fields.CharField(max_length=120)
+    body = fields.CharField(max_length=500)
+    data = fields.JSONField(default=dict)
+    # The same reason to write twice (a job run twice, two workers) is one notification.
+    dedupe_key = fields.CharField(max_length=200, unique=True)
+    state = fields.CharField(max_length=12, default="QUEUED")
+    reason = fields.CharField(max_length=200, null=True)
+    due_at = fields.DatetimeField()
+    claimed_until = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    provider_message_id = fields.CharField(max_length=300, null=True)
+    sent_at = fields.DatetimeField(null=True)
+    read_at = fields.DatetimeField(null=True)
+    opened_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notifications"
+        indexes = (("state", "due_at"), ("member_id", "created_at"), ("member_id", "state", "sent_at"))

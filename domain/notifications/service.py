@@ -1,0 +1,123 @@
+"""Devices and the notification record: what the app registers, what members see."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+from tortoise import connections
+from tortoise.expressions import Q
+
+from domain import clock
+from domain.errors import InvalidInput, NotFound
+from domain.notifications.models import Device, Notification
+
+PLATFORMS = ("IOS", "ANDROID", "WEB")
+KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN")
+
+
+async def register_device(
+    member_id: uuid.UUID,
+    *,
+    fcm_token: str,
+    platform: str,
+    installation_id: str | None = None,
+    app_version: str | None = None,
+) -> Device:
+    """Register (or refresh) the app install's token for this member. A token that
+    belonged to another member moves to this one: one install, one member."""
+    token = fcm_token.strip()
+    if not 8 <= len(token) <= 4096 or not token.isprintable() or " " in token:
+        raise InvalidInput("This is not an FCM registration token.", field="fcmToken")
+    if platform not in PLATFORMS:
+        raise InvalidInput(f"platform is one of {', '.join(PLATFORMS)}.", field="platform")
+    if installation_id is not None and not 1 <= len(installation_id) <= 200:
+        raise InvalidInput("installationId has 1 to 200 characters.", field="installationId")
+    if app_version is not None and not 1 <= len(app_version) <= 40:
+        raise InvalidInput("appVersion has 1 to 40 characters.", field="appVersion")
+    now = clock.now()
+    rows = await connections.get("default").execute_query_dict(
+        """
+        INSERT INTO devices (id, member_id, fcm_token, installation_id, platform, app_version, last_seen_at, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+        ON CONFLICT (fcm_token) DO UPDATE SET member_id = EXCLUDED.member_id, platform = EXCLUDED.platform,
+            installation_id = COALESCE(EXCLUDED.installation_id, devices.installation_id),
+            app_version = COALESCE(EXCLUDED.app_version, devices.app_version), last_seen_at = EXCLUDED.last_seen_at
+        RETURNING id
+        """,
+        [uuid.uuid4(), member_id, token, installation_id, platform, app_version, now],
+    )
+    return await Device.get(id=rows[0]["id"])
+
+
+async def unregister_device(member_id: uuid.UUID, fcm_token: str) -> bool:
+    """Sign-out: the member's token stops receiving pushes."""
+    return bool(await Device.filter(member_id=member_id, fcm_token=fcm_token.strip()).delete())
+
+
+async def prune_tokens(tokens: list[str]) -> int:
+    """FCM said these tokens are gone (UNREGISTERED, SENDER_ID_MISMATCH)."""
+    return await Device.filter(fcm_token__in=tokens).delete() if tokens else 0
+
+
+async def enqueue(
+    member_id: uuid.UUID,
+    *,
+    kind: str,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    due_at: datetime,
+    data: dict | None = None,
+) -> bool:
+    """Record a notification to send at `due_at`, once per dedupe key. Returns
+    whether it is new (False: this reason was recorded before)."""
+    assert kind in KINDS
+    rows = await connections.get("default").execute_query_dict(
+        """
+        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
+                                   created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED', $8, 0, $9)
+        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        """,
+        [
+            uuid.uuid4(),
+            member_id,
+            kind,
+            title[:120],
+            body[:500],
+            json.dumps(data or {}),
+            dedupe_key[:200],
+            due_at,
+            clock.now(),
+        ],
+    )
+    return bool(rows)
+
+
+async def inbox(member_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None) -> list[Notification]:
+    """What the member was sent, newest first."""
+    query = Notification.filter(member_id=member_id, state="SENT")
+    if before is not None:
+        created_at, id_ = before
+        query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
+    return await query.order_by("-created_at", "-id").limit(limit)
+
+
+async def mark(member_id: uuid.UUID, notification_id: uuid.UUID, *, opened: bool) -> Notification:
+    """The member read (or opened) it; the first time counts."""
+    notification = await Notification.get_or_none(id=notification_id, member_id=member_id)
+    if notification is None:
+        raise NotFound("No notification with this id.", field="notificationId")
+    now = clock.now()
+    fields = []
+    if notification.read_at is None:
+        notification.read_at = now
+        fields.append("read_at")
+    if opened and notification.opened_at is None:
+        notification.opened_at = now
+        fields.append("opened_at")
+    if fields:
+        await notification.save(update_fields=fields)
+    return notification

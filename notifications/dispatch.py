@@ -1,0 +1,194 @@
+"""Sending what is due: claim a batch, apply the policy, push, record the outcome.
+
+A batch is claimed with a lease (`SENDING` until `claimed_until`) under
+`FOR UPDATE SKIP LOCKED`, so two workers never take the same notification. A worker
+that dies mid-batch leaves its claims to expire; they are sent again after the lease:
+at most the batch in flight can be sent twice, and nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise import connections
+
+from domain import clock
+from domain.notifications import service as notifications
+from domain.program.config import Program
+from notifications import policy
+from notifications.nudges import expiry
+from notifications.push import Outcome, Push
+
+log = logging.getLogger("loyalty.push")
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    sent: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    failed: int = 0
+    retried: int = 0
+    pruned: int = 0
+    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+async def claim(program: Program, now: datetime, limit: int) -> list[dict]:
+    """Take up to `limit` due notifications, highest priority first."""
+    order = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(program.notifications.priority))
+    return await connections.get("default").execute_query_dict(
+        f"""
+        WITH due AS (
+            SELECT id FROM notifications
+            WHERE (state = 'QUEUED' AND due_at <= $1) OR (state = 'SENDING' AND claimed_until < $1)
+            ORDER BY CASE kind {order} END, due_at, id
+            LIMIT $2 FOR UPDATE SKIP LOCKED
+        )
+        UPDATE notifications n SET state = 'SENDING', claimed_until = $3, attempts = n.attempts + 1
+        FROM due WHERE n.id = due.id
+        RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at
+        """,
+        [now, limit, now + LEASE],
+    )
+
+
+async def dispatch_due(program: Program, sender, *, batch: int = 500, now: datetime | None = None) -> DispatchResult:
+    """One pass: everything due now, in batches, until none is left."""
+    result = DispatchResult()
+    while True:
+        now_ = now or clock.now()
+        claimed = await claim(program, now_, batch)
+        if not claimed:
+            return result
+        result.claimed += len(claimed)
+        await _dispatch(program, sender, claimed, now_, result)
+        if len(claimed) < batch:
+            return result
+
+
+async def _dispatch(program: Program, sender, claimed: list[dict], now: datetime, result: DispatchResult) -> None:
+    conn = connections.get("default")
+    rules = program.notifications
+    member_ids = list({r["member_id"] for r in claimed})
+    members = {
+        r["id"]: r
+        for r in await conn.execute_query_dict(
+            "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])",
+            [member_ids],
+        )
+    }
+    devices: dict = defaultdict(list)
+    for d in await conn.execute_query_dict(
+        "SELECT member_id, fcm_token FROM devices WHERE member_id = ANY($1::uuid[])", [member_ids]
+    ):
+        devices[d["member_id"]].append(d["fcm_token"])
+    counts = {
+        r["member_id"]: r
+        for r in await conn.execute_query_dict(
+            """
+            SELECT member_id, COUNT(*) FILTER (WHERE sent_at > $2) AS week, array_agg(sent_at) AS times
+            FROM notifications WHERE member_id = ANY($1::uuid[]) AND state = 'SENT' AND sent_at > $2
+            GROUP BY member_id
+            """,
+            [member_ids, now - timedelta(days=7)],
+        )
+    }
+    sent_today: dict = defaultdict(int)
+    sent_week: dict = defaultdict(int)
+    for member_id, row in counts.items():
+        zone = ZoneInfo(members[member_id]["timezone"]) if member_id in members else ZoneInfo("UTC")
+        today = now.astimezone(zone).date()
+        sent_week[member_id] = row["week"]
+        sent_today[member_id] = sum(1 for t in row["times"] if t.astimezone(zone).date() == today)
+
+    to_send: list[tuple[dict, list[str]]] = []
+    for n in claimed:
+        member = members.get(n["member_id"])
+        if member is None:
+            continue
+        zone = ZoneInfo(member["timezone"])
+        decision = policy.decide(
+            rules,
+            kind=n["kind"],
+            consents=member,
+            zone=zone,
+            now=now,
+            sent_today=sent_today[n["member_id"]],
+            sent_this_week=sent_week[n["member_id"]],
+            has_devices=bool(devices[n["member_id"]]),
+        )
+        expires_at = _data(n).get("expiresAt") if n["kind"] == "EXPIRY" else None
+        if decision.action == "SEND" and expires_at:
+            if await expiry.still_expiring(n["member_id"], expires_at) <= 0:
+                decision = policy.Decision("SUPPRESS", "NOTHING_TO_EXPIRE: the points were spent")
+        if decision.action == "SUPPRESS":
+            await _finish(n, "SUPPRESSED", reason=decision.reason)
+            result.suppressed += 1
+            result.reasons[decision.reason.split(":")[0]] += 1
+        elif decision.action == "DEFER":
+            await _requeue(n, decision.until, decision.reason)
+            result.deferred += 1
+        else:
+            # count it now, so the rest of this batch sees the cap
+            sent_today[n["member_id"]] += 1
+            sent_week[n["member_id"]] += 1
+            to_send.append((n, devices[n["member_id"]]))
+
+    pushes = [
+        Push(token, n["title"], n["body"], {"notificationId": str(n["id"]), "kind": n["kind"], **_data(n)})
+        for n, tokens in to_send
+        for token in tokens
+    ]
+    outcomes = await sender.send(pushes) if pushes else []
+    by_token = iter(outcomes)
+    dead: list[str] = []
+    for n, tokens in to_send:
+        answers: list[Outcome] = [next(by_token) for _ in tokens]
+        dead += [t for t, o in zip(tokens, answers, strict=True) if o.prune]
+        delivered = [o for o in answers if o.ok]
+        if delivered:
+            await _finish(n, "SENT", message_id=delivered[0].message_id, sent_at=now)
+            result.sent += 1
+            continue
+        retry = [o.retry_after for o in answers if o.retry_after is not None]
+        if retry and n["attempts"] < MAX_ATTEMPTS:
+            # Back off: at least what FCM asked for, doubling with each attempt.
+            delay = max(max(retry), 2 ** n["attempts"])
+            await _requeue(n, now + timedelta(seconds=delay), f"RETRY: {answers[0].code}")
+            result.retried += 1
+        else:
+            await _finish(n, "FAILED", reason=f"FCM: {', '.join(sorted({str(o.code) for o in answers}))}")
+            result.failed += 1
+    result.pruned += await notifications.prune_tokens(dead)
+
+
+def _data(n: dict) -> dict[str, str]:
+    data = n["data"]
+    if isinstance(data, str):
+        data = json.loads(data)
+    return {str(k): str(v) for k, v in (data or {}).items()}
+
+
+async def _finish(
+    n: dict, state: str, *, reason: str | None = None, message_id: str | None = None, sent_at: datetime | None = None
+) -> None:
+    await connections.get("default").execute_query(
+        "UPDATE notifications SET state = $2, reason = $3, provider_message_id = $4, sent_at = $5,"
+        " claimed_until = NULL WHERE id = $1",
+        [n["id"], state, reason, message_id, sent_at],
+    )
+
+
+async def _requeue(n: dict, due_at: datetime, reason: str | None) -> None:
+    await connections.get("default").execute_query(
+        "UPDATE notifications SET state = 'QUEUED', due_at = $2, reason = $3, claimed_until = NULL WHERE id = $1",
+        [n["id"], due_at, reason],
+    )

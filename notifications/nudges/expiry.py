@@ -1,0 +1,70 @@
+"""Expiry: a warning N days (the program's list, e.g. 30 and 7) before points expire,
+one per expiry date and warning, with the amount, the date and the cheapest reward
+those points still buy; nothing when they are spent by the time it would be sent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tortoise import connections
+
+from domain import clock
+from domain.notifications import service as notifications
+from domain.program.config import Program
+
+
+async def queue_expiry_warnings(program: Program, now: datetime | None = None) -> int:
+    now = now or clock.now()
+    warnings = sorted(program.notifications.expiry_warning_days)
+    if not warnings:
+        return 0
+    rows = await connections.get("default").execute_query_dict(
+        """
+        SELECT w.member_id, l.expires_at, SUM(l.remaining) AS amount
+        FROM lots l JOIN wallets w ON w.id = l.wallet_id
+        WHERE w.kind = 'POINTS' AND l.state = 'AVAILABLE' AND l.remaining > 0
+          AND l.expires_at > $1 AND l.expires_at <= $2
+        GROUP BY w.member_id, l.expires_at
+        """,
+        [now, now + timedelta(days=warnings[-1])],
+    )
+    cheapest = await _cheapest_rewards()
+    queued = 0
+    for row in rows:
+        days_left = (row["expires_at"] - now).total_seconds() / 86400
+        # The closest warning that is due: points 5 days out get the 7-day one only.
+        warning = next(n for n in warnings if days_left <= n)
+        amount = int(row["amount"])
+        day = row["expires_at"].astimezone(program.zone).date() - timedelta(days=1)  # last day to use them
+        affordable = [r for r in cheapest if r["points_cost"] <= amount]
+        body = f"{amount} points expire after {day:%d %B}."
+        if affordable:
+            body += f" They still buy {affordable[-1]['name']}."
+        queued += await notifications.enqueue(
+            row["member_id"],
+            kind="EXPIRY",
+            title="Your points are about to expire",
+            body=body,
+            dedupe_key=f"expiry:{row['member_id']}:{row['expires_at'].isoformat()}:{warning}",
+            due_at=now,
+            data={"amount": amount, "expiresAt": row["expires_at"].isoformat(), "lastDay": day.isoformat()},
+        )
+    return queued
+
+
+async def _cheapest_rewards() -> list[dict]:
+    """Active rewards by cost, cheapest first (a handful: the catalogue is small)."""
+    return await connections.get("default").execute_query_dict(
+        "SELECT name, points_cost FROM rewards WHERE active AND (stock IS NULL OR stock > 0)"
+        " AND min_tier_rank = 0 ORDER BY points_cost LIMIT 50"
+    )
+
+
+async def still_expiring(member_id, expires_at: str) -> int:
+    """What is still left to expire on that date (checked again right before sending)."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT COALESCE(SUM(l.remaining), 0) AS amount FROM lots l JOIN wallets w ON w.id = l.wallet_id"
+        " WHERE w.member_id = $1 AND w.kind = 'POINTS' AND l.state = 'AVAILABLE' AND l.expires_at = $2",
+        [member_id, datetime.fromisoformat(expires_at)],
+    )
+    return int(rows[0]["amount"])

@@ -1,0 +1,182 @@
+"""Birthday and expiry nudges, the send policy and FCM's answers, through the real
+firebase-admin client against a local fake FCM, with the clock moved."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise import connections
+
+from domain import clock
+from domain.members import service as members
+from domain.notifications import service as notifications
+from domain.program.config import load
+from domain.rewards import service as rewards
+from domain.wallets import service as wallets
+from notifications.dispatch import dispatch_due
+from notifications.nudges.birthday import queue_birthdays
+from notifications.nudges.expiry import queue_expiry_warnings
+
+PROGRAM = load(None)  # the demo program: birthday bonus 200, quiet hours 21-09, 2 a day
+
+
+def at(when: datetime) -> None:
+    clock.reset()
+    clock.advance(when - clock.now())
+
+
+async def member(
+    email: str,
+    *,
+    tz: str = "UTC",
+    birthday: date | None = None,
+    push: bool = True,
+    location: bool = False,
+    token: str | None = None,
+    program=PROGRAM,
+) -> uuid.UUID:
+    m = await members.enroll(program, members.Profile(email=email, timezone=tz, birthday=birthday))
+    await members.update_preferences(m.id, push_marketing=push, location_nudges=location)
+    await notifications.register_device(m.id, fcm_token=token or f"token-{uuid.uuid4().hex}", platform="IOS")
+    return m.id
+
+
+async def states(member_id) -> list[tuple[str, str, str | None]]:
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT kind, state, reason FROM notifications WHERE member_id = $1 ORDER BY created_at", [member_id]
+    )
+    return [(r["kind"], r["state"], r["reason"]) for r in rows]
+
+
+async def balance(member_id) -> int:
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT balance FROM wallets WHERE member_id = $1 AND kind = 'POINTS'", [member_id]
+    )
+    return int(rows[0]["balance"])
+
+
+async def test_birthday_in_tokyo_arrives_once_at_nine_tokyo_time(fcm, sender):
+    tokyo = ZoneInfo("Asia/Tokyo")
+    at(datetime(2030, 5, 17, 0, 30, tzinfo=tokyo))  # just after midnight on the birthday, in Tokyo
+    kenji = await member("kenji@example.com", tz="Asia/Tokyo", birthday=date(1990, 5, 17), token="token-kenji-1")
+    shy = await member("shy@example.com", tz="Asia/Tokyo", birthday=date(1991, 5, 17), push=False)
+    before = await balance(kenji)
+
+    for _ in range(3):  # the hourly job, run three times
+        await queue_birthdays(PROGRAM)
+    assert await balance(kenji) == before + 200  # the bonus, once
+
+    at(datetime(2030, 5, 17, 8, 59, tzinfo=tokyo))
+    assert (await dispatch_due(PROGRAM, sender)).sent == 0
+    assert fcm.to("token-kenji-1") == []
+
+    at(datetime(2030, 5, 17, 9, 0, tzinfo=tokyo))
+    result = await dispatch_due(PROGRAM, sender)
+    assert result.sent == 1
+    (push,) = fcm.to("token-kenji-1")
+    assert push["notification"]["title"].startswith("Happy birthday")
+    assert "200 points" in push["notification"]["body"]
+    assert await states(kenji) == [("BIRTHDAY", "SENT", None)]
+    # the member who said no: the bonus all the same, no push, the reason recorded
+    assert await states(shy) == [("BIRTHDAY", "SUPPRESSED", "NO_CONSENT: push_marketing is off")]
+    assert len(fcm.delivered) == 1
+
+    at(datetime(2030, 5, 17, 15, 0, tzinfo=tokyo))  # later runs that day change nothing
+    await queue_birthdays(PROGRAM)
+    assert (await dispatch_due(PROGRAM, sender)).sent == 0
+    assert len(fcm.delivered) == 1
+
+
+async def test_expiry_warning_carries_amount_and_date_and_none_once_spent(fcm, sender):
+    at(datetime(2030, 1, 10, 12, tzinfo=UTC))
+    ana = await member("ana@example.com", token="token-ana-1")
+    bo = await member("bo@example.com", token="token-bo-1")
+    await rewards.create(PROGRAM, name="Espresso", points_cost=80)
+    # the welcome bonus (100 points) expires at the start of 11 January 2031, Paris time
+    at(datetime(2031, 1, 4, 12, tzinfo=UTC))  # 7 days before
+    assert await queue_expiry_warnings(PROGRAM) == 2
+    assert await queue_expiry_warnings(PROGRAM) == 0  # once per date and warning
+    await wallets.adjust(PROGRAM, member_id=bo, points=-100, reason="spent", idempotency_key="bo-spend", by="t")
+
+    result = await dispatch_due(PROGRAM, sender)
+    assert result.sent == 1
+    (push,) = fcm.to("token-ana-1")
+    assert push["notification"]["body"] == "100 points expire after 10 January. They still buy Espresso."
+    assert push["data"]["amount"] == "100" and push["data"]["lastDay"] == "2031-01-10"
+    assert fcm.to("token-bo-1") == []
+    assert await states(ana) == [("EXPIRY", "SENT", None)]
+    assert await states(bo) == [("EXPIRY", "SUPPRESSED", "NOTHING_TO_EXPIRE: the points were spent")]
+
+
+async def test_quiet_hours_defer_to_the_morning(fcm, sender):
+    paris = ZoneInfo("Europe/Paris")
+    at(datetime(2030, 3, 1, 23, 0, tzinfo=paris))
+    lea = await member("lea@example.com", tz="Europe/Paris", token="token-lea-1")
+    await notifications.enqueue(lea, kind="CAMPAIGN", title="Hi", body="Late", dedupe_key="late-1", due_at=clock.now())
+    result = await dispatch_due(PROGRAM, sender)
+    assert (result.sent, result.deferred) == (0, 1)
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT state, due_at FROM notifications WHERE member_id = $1", [lea]
+    )
+    assert rows[0]["state"] == "QUEUED"
+    assert rows[0]["due_at"] == datetime(2030, 3, 2, 9, 0, tzinfo=paris)  # deferred, not dropped
+    at(datetime(2030, 3, 2, 9, 1, tzinfo=paris))
+    assert (await dispatch_due(PROGRAM, sender)).sent == 1
+    assert len(fcm.to("token-lea-1")) == 1
+
+
+async def test_daily_cap_suppresses_with_the_reason_and_priority_decides(fcm, sender):
+    at(datetime(2030, 3, 1, 12, 0, tzinfo=UTC))
+    mo = await member("mo@example.com", token="token-mo-1", location=True)
+    now = clock.now()
+    for i, kind in enumerate(["CAMPAIGN", "LOCATION", "BIRTHDAY"]):  # queued lowest priority first
+        await notifications.enqueue(mo, kind=kind, title=kind, body=str(i), dedupe_key=f"cap-{i}", due_at=now)
+    result = await dispatch_due(PROGRAM, sender)
+    assert (result.sent, result.suppressed) == (2, 1)
+    assert sorted(await states(mo)) == [
+        ("BIRTHDAY", "SENT", None),
+        ("CAMPAIGN", "SUPPRESSED", "DAILY_CAP: 2 already sent today"),  # the lowest priority loses
+        ("LOCATION", "SENT", None),
+    ]
+    assert [m["notification"]["title"] for m in fcm.to("token-mo-1")] == ["BIRTHDAY", "LOCATION"]
+    at(datetime(2030, 3, 2, 12, 0, tzinfo=UTC))  # a new day: the cap starts again
+    await notifications.enqueue(mo, kind="CAMPAIGN", title="Next day", body="x", dedupe_key="cap-3", due_at=clock.now())
+    assert (await dispatch_due(PROGRAM, sender)).sent == 1
+
+
+async def test_fcm_answers_prune_back_off_and_retry(fcm, sender):
+    at(datetime(2030, 4, 1, 12, 0, tzinfo=UTC))
+    gone = await member("gone@example.com", token="unregistered-gone-1")
+    busy = await member("busy@example.com", token="quota-busy-1")
+    flaky = await member("flaky@example.com", token="flaky-flaky-1")
+    bad = await member("bad@example.com", token="invalid-bad-1")
+    now = clock.now()
+    for m in (gone, busy, flaky, bad):
+        await notifications.enqueue(m, kind="CAMPAIGN", title="Hi", body="There", dedupe_key=f"fcm-{m}", due_at=now)
+
+    result = await dispatch_due(PROGRAM, sender)
+    # UNREGISTERED: the device is gone for good
+    assert result.pruned == 1
+    assert (
+        await connections.get("default").execute_query_dict("SELECT 1 FROM devices WHERE member_id = $1", [gone]) == []
+    )
+    # INVALID_ARGUMENT: that message fails, the token stays
+    assert await states(bad) == [("CAMPAIGN", "FAILED", "FCM: INVALID_ARGUMENT")]
+    assert await connections.get("default").execute_query_dict("SELECT 1 FROM devices WHERE member_id = $1", [bad])
+    # 429 with Retry-After: 120 waits at least that long
+    busy_row = (
+        await connections.get("default").execute_query_dict(
+            "SELECT state, due_at, reason FROM notifications WHERE member_id = $1", [busy]
+        )
+    )[0]
+    assert busy_row["state"] == "QUEUED" and busy_row["due_at"] >= now + timedelta(seconds=120)
+    assert busy_row["reason"] == "RETRY: QUOTA_EXCEEDED"
+    # 503: retried, and delivered once FCM is back
+    if await states(flaky) != [("CAMPAIGN", "SENT", None)]:  # firebase-admin may retry 503 itself
+        at(now + timedelta(seconds=30))
+        await dispatch_due(PROGRAM, sender)
+    assert await states(flaky) == [("CAMPAIGN", "SENT", None)]
+    assert ("flaky-flaky-1", "UNAVAILABLE") in fcm.refused
+    assert len(fcm.to("flaky-flaky-1")) == 1
