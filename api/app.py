@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -130,6 +131,7 @@ def create_app(
     program: Program | None = None,
     database: db.Database | None = None,
     manage_orm: bool = True,
+    worker: bool = False,
 ) -> Starlette:
     """The API on `database`: it migrates and connects at startup and disconnects at
     shutdown; with manage_orm=False the caller has connected the ORM already (tests)."""
@@ -168,11 +170,20 @@ def create_app(
             await db.migrate(database.credentials)
             await db.connect(database.credentials)
         await services.broker.start()
+        background = None
+        if worker and database is not None:  # the jobs and the push dispatcher, in this process
+            from notifications import worker as jobs
+
+            background = asyncio.create_task(jobs.run(settings, services.program, database.dsn()), name="worker")
         services.ready = True
         try:
             yield
         finally:
             services.ready = False
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await services.broker.stop()
             services.firebase.close()
             if manage:
@@ -195,4 +206,5 @@ def create_app(
 def app_from_environment() -> Starlette:
     """For `loyalty serve --workers N`: each worker process builds its app from LOYALTY_*."""
     settings = Settings()
-    return create_app(settings, database=db.open_database(settings.database_url, settings.home))
+    database = db.open_database(settings.database_url, settings.home)
+    return create_app(settings, database=database, worker=settings.serve_worker)

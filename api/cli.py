@@ -42,13 +42,16 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     try:
+        if args.no_worker:
+            os.environ["LOYALTY_SERVE_WORKER"] = "false"
         if args.workers > 1:
             # Worker processes build the app from the environment: point them at the
             # database this process resolved (the embedded one included).
             os.environ["LOYALTY_DATABASE_URL"] = database.dsn()
             uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers, **options)
         else:
-            server = uvicorn.Server(uvicorn.Config(create_app(settings, program=program, database=database), **options))
+            app = create_app(settings, program=program, database=database, worker=not args.no_worker)
+            server = uvicorn.Server(uvicorn.Config(app, **options))
             try:
                 server.run()
             except KeyboardInterrupt:
@@ -140,6 +143,39 @@ def seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker(args: argparse.Namespace) -> int:
+    """The background worker alone: periodic jobs and push delivery."""
+    import signal
+
+    from domain.program.config import load
+    from notifications import worker as jobs
+
+    settings = _settings()
+    program = load(settings.program)
+    database = db.open_database(settings.database_url, settings.home)
+
+    async def run() -> None:
+        await db.migrate(database.credentials)
+        await db.connect(database.credentials, pool_max=8)
+        task = asyncio.create_task(jobs.run(settings, program, database.dsn()))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        log.info("worker running")
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await db.disconnect()
+
+    try:
+        asyncio.run(run())
+    finally:
+        database.stop()
+    return 0
+
+
 def expire(args: argparse.Namespace) -> int:
     """The daily pass, now: release pending points and expire past-due lots."""
     from domain.program.config import load
@@ -181,6 +217,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.add_argument("--workers", type=int, default=1, help="API processes sharing the port (default 1)")
+    s.add_argument("--no-worker", action="store_true", help="do not run the background worker in-process")
     s.set_defaults(func=serve)
 
     m = sub.add_parser("migrate", help="apply database migrations")
@@ -195,6 +232,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("seed", help="load demo data")
     d.add_argument("--demo", action="store_true", help="demo members, and tokens to try them with")
     d.set_defaults(func=seed)
+
+    w = sub.add_parser("worker", help="run the background worker alone (jobs, push delivery)")
+    w.set_defaults(func=worker)
 
     e = sub.add_parser("expire", help="release pending points and expire past-due points now")
     e.set_defaults(func=expire)

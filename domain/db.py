@@ -123,6 +123,11 @@ async def migrate(credentials: dict[str, Any]) -> None:
         # In a context of its own, so the app's ORM state starts clean afterwards.
         async with TortoiseContext():
             await run_migrations(config=orm_config(credentials, pool_max=2))
+        # The job queue's own tables (procrastinate), once.
+        if await conn.fetchval("SELECT to_regclass('procrastinate_jobs')") is None:
+            from procrastinate.schema import SchemaManager
+
+            await conn.execute(SchemaManager.get_schema())
     finally:
         await conn.close()
 

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     home: Path = Path(".loyalty")
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_days: int = Field(default=60, ge=1, le=365)
+    # The push dispatcher: notifications claimed per batch, and how long a claim lasts
+    # before another worker may take it over (a worker that died mid-batch).
+    push_batch: int = Field(default=500, ge=1, le=5000)
+    push_lease_seconds: int = Field(default=120, ge=1, le=3600)
+    # `loyalty serve` runs the worker in each API process unless --no-worker.
+    serve_worker: bool = True
 
     @property
     def production(self) -> bool:

@@ -41,7 +41,7 @@ class DispatchResult:
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-async def claim(program: Program, now: datetime, limit: int) -> list[dict]:
+async def claim(program: Program, now: datetime, limit: int, lease: timedelta = LEASE) -> list[dict]:
     """Take up to `limit` due notifications, highest priority first."""
     order = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(program.notifications.priority))
     return await connections.get("default").execute_query_dict(
@@ -56,16 +56,18 @@ async def claim(program: Program, now: datetime, limit: int) -> list[dict]:
         FROM due WHERE n.id = due.id
         RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at
         """,
-        [now, limit, now + LEASE],
+        [now, limit, now + lease],
     )
 
 
-async def dispatch_due(program: Program, sender, *, batch: int = 500, now: datetime | None = None) -> DispatchResult:
+async def dispatch_due(
+    program: Program, sender, *, batch: int = 500, now: datetime | None = None, lease: timedelta = LEASE
+) -> DispatchResult:
     """One pass: everything due now, in batches, until none is left."""
     result = DispatchResult()
     while True:
         now_ = now or clock.now()
-        claimed = await claim(program, now_, batch)
+        claimed = await claim(program, now_, batch, lease)
         if not claimed:
             return result
         result.claimed += len(claimed)

@@ -121,7 +121,30 @@ async def requalify(conn: BaseDBAsyncClient, program: Program, member_id: uuid.U
     if new.key != current.key:
         await move(conn, member_id, new, now)
         return new
+    # Kept: a new period starts now.
+    await conn.execute_query("UPDATE members SET tier_changed_at = $2 WHERE id = $1", [member_id, now])
     return None
+
+
+async def requalify_due(program: Program, now: datetime) -> int:
+    """Requalify every member whose tier period has closed: the calendar year has
+    turned, or (rolling window) a year has passed since their tier last changed.
+    Returns how many moved."""
+    from tortoise import connections
+    from tortoise.transactions import in_transaction
+
+    if program.tier_rules.window is TierWindow.CALENDAR_YEAR:
+        boundary = window_start(program, now)
+    else:
+        boundary = now - timedelta(days=365)
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT id FROM members WHERE COALESCE(tier_changed_at, created_at) < $1 ORDER BY id", [boundary]
+    )
+    moved = 0
+    for row in rows:  # one short transaction each: a member at a time, never a long lock
+        async with in_transaction() as conn:
+            moved += await requalify(conn, program, row["id"], now) is not None
+    return moved
 
 
 async def status_for(program: Program, member_id: uuid.UUID, tier_key: str, now: datetime) -> TierStatus:

@@ -1,0 +1,119 @@
+"""The worker as it runs in production: `loyalty worker` processes, the real
+firebase-admin client, the fake FCM server; one of them killed mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from domain import clock, db
+from tests.test_cli import LOYALTY, _env
+
+# The demo program, without quiet hours or caps: this run is about delivery.
+PROGRAM = (
+    (Path(__file__).resolve().parents[2] / "domain" / "program" / "demo.toml")
+    .read_text()
+    .replace("quiet_hours = { start = 21:00:00, end = 09:00:00 }", "quiet_hours = { start = 00:00:00, end = 00:00:00 }")
+)
+
+
+async def _seed_due(conn, n: int) -> None:
+    """n members, each with consent, a device and one notification due now."""
+    await conn.execute(
+        """
+        WITH m AS (
+            INSERT INTO members (id, member_number, email, timezone, locale, push_marketing, location_nudges,
+                                 tier_key, created_at, updated_at)
+            SELECT gen_random_uuid(), 'K' || lpad(g::text, 9, '0'), 'k' || g || '@example.com', 'UTC', 'en',
+                   true, false, 'bronze', now(), now()
+            FROM generate_series(1, $1) g RETURNING id, member_number
+        ), d AS (
+            INSERT INTO devices (id, member_id, fcm_token, platform, last_seen_at, created_at)
+            SELECT gen_random_uuid(), id, 'token-' || member_number, 'ANDROID', now(), now() FROM m
+        )
+        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
+                                   created_at)
+        SELECT gen_random_uuid(), id, 'CAMPAIGN', 'Hello', 'Come back soon', '{}', 'kill-' || member_number,
+               'QUEUED', now() - interval '1 minute', 0, now()
+        FROM m
+        """,
+        n,
+    )
+
+
+async def _wait(predicate, timeout: float) -> None:
+    for _ in range(int(timeout * 10)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch(fcm, tmp_path, database):
+    url = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("needs LOYALTY_TEST_DATABASE_URL")
+    clock.reset()
+    server = db.credentials_from_url(url)
+    name = f"loyalty_kill_{uuid.uuid4().hex[:8]}"
+    admin = await db.raw_connection(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    creds = {**server, "database": name}
+    program = tmp_path / "program.toml"
+    program.write_text(PROGRAM)
+    batch = 50
+    env = _env(
+        LOYALTY_DATABASE_URL=db.Database(creds).dsn(),
+        LOYALTY_JWT_SECRET="w" * 40,
+        LOYALTY_PROGRAM=str(program),
+        LOYALTY_PUSH_BACKEND="firebase",
+        LOYALTY_FIREBASE_CREDENTIALS=str(fcm.credentials),
+        LOYALTY_FCM_ENDPOINT=fcm.endpoint,
+        LOYALTY_PUSH_BATCH=str(batch),
+        LOYALTY_PUSH_LEASE_SECONDS="2",
+    )
+    worker = None
+    try:
+        migrate = await asyncio.create_subprocess_exec(LOYALTY, "migrate", env=env, cwd=tmp_path)
+        assert await migrate.wait() == 0
+        conn = await db.raw_connection(creds)
+        await _seed_due(conn, 1000)
+
+        worker = subprocess.Popen([LOYALTY, "worker"], env=env, cwd=tmp_path)
+
+        async def some_sent() -> bool:
+            return len(fcm.delivered) >= 300
+
+        await _wait(some_sent, 60)
+        worker.send_signal(signal.SIGKILL)  # no goodbye: killed between sends and their commits
+        worker.wait()
+        killed_at = len(fcm.delivered)
+        assert killed_at < 1000, "the run finished before the kill: nothing was tested"
+
+        worker = subprocess.Popen([LOYALTY, "worker"], env=env, cwd=tmp_path)
+
+        async def all_sent() -> bool:
+            return await conn.fetchval("SELECT count(*) FROM notifications WHERE state = 'SENT'") == 1000
+
+        await _wait(all_sent, 90)
+        tokens = [m["token"] for m in fcm.delivered]
+        assert set(tokens) == {f"token-K{i:09d}" for i in range(1, 1001)}  # every one sent
+        duplicates = len(tokens) - len(set(tokens))
+        print(f"killed after {killed_at} deliveries; {duplicates} duplicates (batch {batch})")
+        assert duplicates <= batch  # at most the batch in flight at the kill
+        ids = {json.dumps(m["data"]["notificationId"]) for m in fcm.delivered}
+        assert len(ids) == 1000
+        await conn.close()
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
