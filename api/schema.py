@@ -20,7 +20,7 @@ from api.identity.mutations import IdentityMutation
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
-from api.notifications.mutations import NotificationsMutation
+from api.notifications.mutations import LocationMutation, NotificationsMutation
 from api.purchases.mutations import PurchasesMutation
 from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
@@ -130,7 +130,13 @@ class Query(MembersQuery, RewardsQuery):
 
 @strawberry.type
 class Mutation(
-    MembersMutation, IdentityMutation, PurchasesMutation, WalletsMutation, RewardsMutation, NotificationsMutation
+    MembersMutation,
+    IdentityMutation,
+    PurchasesMutation,
+    WalletsMutation,
+    RewardsMutation,
+    NotificationsMutation,
+    LocationMutation,
 ):
     pass
 

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "domain.purchases.models",
     "domain.rewards.models",
     "domain.notifications.models",
+    "domain.stores.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

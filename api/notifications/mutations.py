@@ -6,13 +6,15 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from api.auth import IsMember, member_id
+from api.auth import IsMarketer, IsMember, member_id
 from api.errors import UserError
 from api.relay import Node, to_global_id, uuid_of
 from domain.errors import DomainError
 from domain.notifications import service as notifications
 from domain.notifications.models import Device as DeviceRow
 from domain.notifications.models import Notification as NotificationRow
+from domain.stores import service as stores
+from notifications.nudges import location
 
 
 @strawberry.enum
@@ -141,3 +143,101 @@ class NotificationsMutation:
         except DomainError as exc:
             return MarkNotificationPayload(notification=None, user_errors=UserError.of(exc))
         return MarkNotificationPayload(notification=Notification.of(row), user_errors=[])
+
+
+@strawberry.type(description="A store within reach of the reported position.")
+class NearbyStore(Node):
+    name: str
+    distance_meters: float
+
+
+@strawberry.input
+class ReportLocationInput:
+    latitude: float
+    longitude: float
+
+
+@strawberry.type
+class ReportLocationPayload:
+    nearby_stores: list[NearbyStore]
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="A store of the program.")
+class Store(Node):
+    key: str
+    name: str
+    latitude: float
+    longitude: float
+    radius_meters: int
+    message: str | None
+
+
+@strawberry.input
+class AddStoreInput:
+    key: str = strawberry.field(description="Stable id: lower-case letters, digits, - and _.")
+    name: str
+    latitude: float
+    longitude: float
+    radius_meters: int = 150
+    message: str | None = strawberry.field(default=None, description="What passers-by are told; none: no nudge.")
+
+
+@strawberry.type
+class AddStorePayload:
+    store: Store | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class LocationMutation:
+    @strawberry.mutation(
+        permission_classes=[IsMember],
+        description="Where the app is now: the stores within reach. With location consent and something to say, "
+        "a nudge follows (at most once per store per cooldown). The position itself is not kept.",
+    )
+    async def report_location(self, info: Info, input: ReportLocationInput) -> ReportLocationPayload:
+        try:
+            found = await location.report(
+                info.context.services.program, member_id(info), input.latitude, input.longitude
+            )
+        except DomainError as exc:
+            return ReportLocationPayload(nearby_stores=[], user_errors=UserError.of(exc))
+        return ReportLocationPayload(
+            nearby_stores=[
+                NearbyStore(
+                    id=to_global_id("Store", n.place.key),
+                    name=n.place.name,
+                    distance_meters=round(n.distance_meters, 1),
+                )
+                for n in found
+            ],
+            user_errors=[],
+        )
+
+    @strawberry.mutation(permission_classes=[IsMarketer], description="Add a store, with its radius and message.")
+    async def add_store(self, info: Info, input: AddStoreInput) -> AddStorePayload:
+        try:
+            row = await stores.add(
+                info.context.services.program,
+                key=input.key,
+                name=input.name,
+                latitude=input.latitude,
+                longitude=input.longitude,
+                radius_meters=input.radius_meters,
+                message=input.message,
+            )
+        except DomainError as exc:
+            return AddStorePayload(store=None, user_errors=UserError.of(exc))
+        return AddStorePayload(
+            store=Store(
+                id=to_global_id("Store", row.key),
+                key=row.key,
+                name=row.name,
+                latitude=row.latitude,
+                longitude=row.longitude,
+                radius_meters=row.radius_meters,
+                message=row.message,
+            ),
+            user_errors=[],
+        )

@@ -70,11 +70,12 @@ async def enqueue(
     dedupe_key: str,
     due_at: datetime,
     data: dict | None = None,
+    conn=None,
 ) -> bool:
     """Record a notification to send at `due_at`, once per dedupe key. Returns
     whether it is new (False: this reason was recorded before)."""
     assert kind in KINDS
-    rows = await connections.get("default").execute_query_dict(
+    rows = await (conn or connections.get("default")).execute_query_dict(
         """
         INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
                                    created_at)

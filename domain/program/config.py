@@ -181,6 +181,9 @@ class Notifications(_Strict):
         "CAMPAIGN",
     ]
     expiry_warning_days: list[Annotated[int, Field(ge=1, le=365)]] = [30, 7]
+    # A location nudge at most once per store per this many hours, and this many a day.
+    location_cooldown_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+    location_max_per_day: Annotated[int, Field(ge=0, le=20)] = 1
     birthday_hour: Annotated[int, Field(ge=0, le=23)] = 9
 
     @field_validator("priority")
@@ -189,6 +192,16 @@ class Notifications(_Strict):
         if sorted(value) != sorted(["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]):
             raise ValueError("list each of EXPIRY, BIRTHDAY, LOCATION and CAMPAIGN once")
         return value
+
+
+class StoreRule(_Strict):
+    key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    radius_meters: Annotated[int, Field(ge=10, le=50_000)] = 150
+    # What a member walking by is told; no message, no nudge.
+    message: Annotated[str, Field(max_length=300)] | None = None
 
 
 class Cashback(_Strict):
@@ -238,6 +251,7 @@ class Program(_Strict):
     bonuses: Bonuses = Bonuses()
     cashback: Cashback = Cashback()
     notifications: Notifications = Notifications()
+    stores: list[StoreRule] = []
     tier_rules: Tiers = Field(default=Tiers(), alias="tier_rules")
     tiers: Annotated[list[Tier], Field(min_length=1)]
 

@@ -39,6 +39,7 @@ REQUIRED = {
     # push notifications
     "RegisterDevice",
     "Notifications",
+    "ReportLocation",
 }
 
 

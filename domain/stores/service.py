@@ -1,0 +1,96 @@
+"""Stores and who is near one. The reported position is used for the answer and
+then dropped: nothing of it is stored (the caps only need which store and when)."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+
+from domain import clock
+from domain.errors import AlreadyExists, InvalidInput
+from domain.program.config import Program
+from domain.stores.models import Store
+
+EARTH_RADIUS_M = 6_371_000
+KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class Place:
+    key: str
+    name: str
+    latitude: float
+    longitude: float
+    radius_meters: int
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Nearby:
+    place: Place
+    distance_meters: float
+
+
+def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+def valid_position(latitude: float, longitude: float) -> tuple[float, float]:
+    if not (math.isfinite(latitude) and -90 <= latitude <= 90):
+        raise InvalidInput("latitude is between -90 and 90.", field="latitude")
+    if not (math.isfinite(longitude) and -180 <= longitude <= 180):
+        raise InvalidInput("longitude is between -180 and 180.", field="longitude")
+    return latitude, longitude
+
+
+async def all_places(program: Program) -> list[Place]:
+    places = {s.key: Place(s.key, s.name, s.latitude, s.longitude, s.radius_meters, s.message) for s in program.stores}
+    for row in await Store.all():
+        places.setdefault(
+            row.key, Place(row.key, row.name, row.latitude, row.longitude, row.radius_meters, row.message)
+        )
+    return list(places.values())
+
+
+async def nearby(program: Program, latitude: float, longitude: float) -> list[Nearby]:
+    """The stores whose radius the position is within, nearest first."""
+    latitude, longitude = valid_position(latitude, longitude)
+    found = []
+    for place in await all_places(program):
+        d = distance_meters(latitude, longitude, place.latitude, place.longitude)
+        if d <= place.radius_meters:
+            found.append(Nearby(place, d))
+    return sorted(found, key=lambda n: n.distance_meters)
+
+
+async def add(
+    program: Program, *, key: str, name: str, latitude: float, longitude: float, radius_meters: int, message: str | None
+) -> Store:
+    if not KEY.match(key):
+        raise InvalidInput("key: lower-case letters, digits, - and _, up to 40.", field="key")
+    if any(s.key == key for s in program.stores) or await Store.exists(key=key):
+        raise AlreadyExists(f"A store with key {key!r} exists.", field="key")
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= 80:
+        raise InvalidInput("A store name has 1 to 80 characters.", field="name")
+    valid_position(latitude, longitude)
+    if not 10 <= radius_meters <= 50_000:
+        raise InvalidInput("radiusMeters is between 10 and 50,000.", field="radiusMeters")
+    if message is not None and len(message) > 300:
+        raise InvalidInput("A message has at most 300 characters.", field="message")
+    return await Store.create(
+        id=uuid.uuid4(),
+        key=key,
+        name=name,
+        latitude=latitude,
+        longitude=longitude,
+        radius_meters=radius_meters,
+        message=message,
+        created_at=clock.now(),
+    )

@@ -1,0 +1,61 @@
+"""Location: a nudge when a member who said yes walks into a store's radius and the
+store has something to say, at most once per store per cooldown and N a day."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from tortoise.transactions import in_transaction
+
+from domain import clock
+from domain.notifications import service as notifications
+from domain.program.config import Program
+from domain.stores import service as stores
+
+
+async def report(program: Program, member_id: uuid.UUID, latitude: float, longitude: float) -> list[stores.Nearby]:
+    """The stores within reach; queues at most one nudge (the nearest store with a
+    message) when consent and the caps allow."""
+    found = await stores.nearby(program, latitude, longitude)
+    speaking = [n for n in found if n.place.message]
+    if not speaking:
+        return found
+    async with in_transaction() as conn:
+        # The member row lock makes the caps hold when two reports race.
+        member = await conn.execute_query_dict(
+            "SELECT location_nudges FROM members WHERE id = $1 FOR UPDATE", [member_id]
+        )
+        if member and member[0]["location_nudges"]:
+            await _nudge(conn, program, member_id, speaking)
+    return found  # without consent nothing is queued, and nothing about the position is kept
+
+
+async def _nudge(conn, program: Program, member_id: uuid.UUID, speaking: list[stores.Nearby]) -> None:
+    rules = program.notifications
+    now = clock.now()
+    recent = await conn.execute_query_dict(
+        """
+        SELECT data->>'store' AS store, created_at FROM notifications
+        WHERE member_id = $1 AND kind = 'LOCATION' AND created_at > $2
+        """,
+        [member_id, now - max(timedelta(hours=rules.location_cooldown_hours), timedelta(days=1))],
+    )
+    today = [r for r in recent if r["created_at"] > now - timedelta(days=1)]
+    if len(today) >= rules.location_max_per_day:
+        return
+    cooling = {r["store"] for r in recent if r["created_at"] > now - timedelta(hours=rules.location_cooldown_hours)}
+    for nearby in speaking:
+        if nearby.place.key in cooling:
+            continue
+        await notifications.enqueue(
+            member_id,
+            kind="LOCATION",
+            title=nearby.place.name,
+            body=nearby.place.message,
+            dedupe_key=f"location:{member_id}:{nearby.place.key}:{now.isoformat()}",
+            due_at=now,
+            data={"store": nearby.place.key},
+            conn=conn,
+        )
+        return
