@@ -111,6 +111,7 @@ async def _dispatch(program: Program, sender, claimed: list[dict], now: datetime
         sent_week[member_id] = row["week"]
         sent_today[member_id] = sum(1 for t in row["times"] if t.astimezone(zone).date() == today)
 
+    done = _Writes()
     to_send: list[tuple[dict, list[str]]] = []
     for n in claimed:
         member = members.get(n["member_id"])
@@ -132,11 +133,11 @@ async def _dispatch(program: Program, sender, claimed: list[dict], now: datetime
             if await expiry.still_expiring(n["member_id"], expires_at) <= 0:
                 decision = policy.Decision("SUPPRESS", "NOTHING_TO_EXPIRE: the points were spent")
         if decision.action == "SUPPRESS":
-            await _finish(n, "SUPPRESSED", reason=decision.reason)
+            done.finish(n, "SUPPRESSED", reason=decision.reason)
             result.suppressed += 1
             result.reasons[decision.reason.split(":")[0]] += 1
         elif decision.action == "DEFER":
-            await _requeue(n, decision.until, decision.reason)
+            done.requeue(n, decision.until, decision.reason)
             result.deferred += 1
         else:
             # count it now, so the rest of this batch sees the cap
@@ -157,18 +158,19 @@ async def _dispatch(program: Program, sender, claimed: list[dict], now: datetime
         dead += [t for t, o in zip(tokens, answers, strict=True) if o.prune]
         delivered = [o for o in answers if o.ok]
         if delivered:
-            await _finish(n, "SENT", message_id=delivered[0].message_id, sent_at=now)
+            done.finish(n, "SENT", message_id=delivered[0].message_id, sent_at=now)
             result.sent += 1
             continue
         retry = [o.retry_after for o in answers if o.retry_after is not None]
         if retry and n["attempts"] < MAX_ATTEMPTS:
             # Back off: at least what FCM asked for, doubling with each attempt.
             delay = max(max(retry), 2 ** n["attempts"])
-            await _requeue(n, now + timedelta(seconds=delay), f"RETRY: {answers[0].code}")
+            done.requeue(n, now + timedelta(seconds=delay), f"RETRY: {answers[0].code}")
             result.retried += 1
         else:
-            await _finish(n, "FAILED", reason=f"FCM: {', '.join(sorted({str(o.code) for o in answers}))}")
+            done.finish(n, "FAILED", reason=f"FCM: {', '.join(sorted({str(o.code) for o in answers}))}")
             result.failed += 1
+    await done.write()
     result.pruned += await notifications.prune_tokens(dead)
 
 
@@ -179,18 +181,37 @@ def _data(n: dict) -> dict[str, str]:
     return {str(k): str(v) for k, v in (data or {}).items()}
 
 
-async def _finish(
-    n: dict, state: str, *, reason: str | None = None, message_id: str | None = None, sent_at: datetime | None = None
-) -> None:
-    await connections.get("default").execute_query(
-        "UPDATE notifications SET state = $2, reason = $3, provider_message_id = $4, sent_at = $5,"
-        " claimed_until = NULL WHERE id = $1",
-        [n["id"], state, reason, message_id, sent_at],
-    )
+class _Writes:
+    """The outcomes of a batch, written in one statement at the end of it."""
 
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
 
-async def _requeue(n: dict, due_at: datetime, reason: str | None) -> None:
-    await connections.get("default").execute_query(
-        "UPDATE notifications SET state = 'QUEUED', due_at = $2, reason = $3, claimed_until = NULL WHERE id = $1",
-        [n["id"], due_at, reason],
-    )
+    def finish(
+        self,
+        n: dict,
+        state: str,
+        *,
+        reason: str | None = None,
+        message_id: str | None = None,
+        sent_at: datetime | None = None,
+    ) -> None:
+        self.rows.append((n["id"], state, reason, message_id, sent_at, None))
+
+    def requeue(self, n: dict, due_at: datetime, reason: str | None) -> None:
+        self.rows.append((n["id"], "QUEUED", reason, None, None, due_at))
+
+    async def write(self) -> None:
+        if not self.rows:
+            return
+        ids, states, reasons, message_ids, sent_ats, due_ats = (list(c) for c in zip(*self.rows, strict=True))
+        await connections.get("default").execute_query(
+            """
+            UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
+                   sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+                 AS w(id, state, reason, message_id, sent_at, due_at)
+            WHERE n.id = w.id
+            """,
+            [ids, states, reasons, message_ids, sent_ats, due_ats],
+        )
