@@ -14,6 +14,7 @@ import uuid
 import firebase_admin
 from firebase_admin import auth, credentials
 
+from domain import clock
 from domain.errors import InvalidCredentials
 from domain.identity.sessions import FirebaseIdentity
 from domain.settings import Settings
@@ -67,6 +68,9 @@ class FirebaseVerifier:
             ValueError,
         ) as exc:
             raise InvalidCredentials(f"The Firebase ID token was refused: {exc}") from None
+        # firebase-admin skips the expiry check for the emulator's tokens; we do not.
+        if float(claims.get("exp", 0)) <= clock.now().timestamp():
+            raise InvalidCredentials("The Firebase ID token has expired.")
         return FirebaseIdentity(
             uid=claims["uid"],
             email=claims.get("email"),

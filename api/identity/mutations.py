@@ -46,7 +46,13 @@ class SessionPayload:
 
     @classmethod
     def failed(cls, error: DomainError) -> SessionPayload:
-        return cls(None, None, None, None, UserError.of(error))
+        return cls(
+            access_token=None,
+            access_token_expires_at=None,
+            refresh_token=None,
+            member=None,
+            user_errors=UserError.of(error),
+        )
 
 
 @strawberry.type

@@ -60,6 +60,8 @@ async def _member_for(program: Program, identity: FirebaseIdentity) -> Member:
         return member
     if identity.email:
         existing = await members.by_email(identity.email)
+        if existing is not None and existing.firebase_uid == identity.uid:
+            return existing  # a concurrent first sign-in of this user enrolled them just now
         if existing is not None:
             # Linking by email is only safe when Firebase has verified the address;
             # otherwise anyone could claim a member's points by typing their email.
