@@ -117,3 +117,35 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch
             worker.wait(timeout=30)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_two_workers_run_each_periodic_slot_once(tmp_path):
+    """Procrastinate records a periodic task's run once per schedule slot, however many
+    workers defer it: the guarantee our hourly and daily jobs rely on."""
+    import sys
+
+    url = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("needs LOYALTY_TEST_DATABASE_URL")
+    server = db.credentials_from_url(url)
+    name = f"loyalty_periodic_{uuid.uuid4().hex[:8]}"
+    admin = await db.raw_connection(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    creds = {**server, "database": name}
+    try:
+        await db.migrate(creds)  # our migrations apply procrastinate's schema too
+        probe = str(Path(__file__).resolve().parents[1] / "periodic_probe.py")
+        dsn = db.Database(creds).dsn()
+        workers = [await asyncio.create_subprocess_exec(sys.executable, probe, dsn, "4", f"w{i}") for i in range(2)]
+        assert [await w.wait() for w in workers] == [0, 0]
+        conn = await db.raw_connection(creds)
+        per_slot = await conn.fetch(
+            "SELECT (args->>'timestamp')::bigint AS slot, count(*) AS n FROM procrastinate_jobs"
+            " WHERE task_name = 'probe:tick' GROUP BY 1"
+        )
+        await conn.close()
+        assert len(per_slot) >= 2  # both workers ran across several seconds
+        assert {r["n"] for r in per_slot} == {1}  # and no slot ran twice
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
