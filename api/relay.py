@@ -6,6 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import strawberry
@@ -101,6 +102,22 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     if len(parts) != count:
         raise InvalidInput("after is not a cursor from this list.", field="after")
     return parts
+
+
+def time_cursor(created_at: datetime, key: object) -> str:
+    """The cursor of a list ordered newest first on (created_at, id)."""
+    return encode_cursor(created_at.isoformat(), key)
+
+
+def time_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Where a `time_cursor` points, for keyset paging; INVALID_INPUT if it is not one."""
+    if cursor is None:
+        return None
+    created_at, key = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(created_at), uuid.UUID(key)
+    except ValueError:
+        raise InvalidInput("after is not a cursor from this list.", field="after") from None
 
 
 def connection(nodes: list, first: int, cursor_of) -> Connection:

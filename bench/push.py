@@ -29,6 +29,7 @@ from domain.program.config import parse  # noqa: E402
 from notifications.dispatch import dispatch_due  # noqa: E402
 from notifications.push import FcmSender  # noqa: E402
 from tests.fake_fcm import service_account  # noqa: E402
+from tests.seed import due_notifications  # noqa: E402
 
 # No quiet hours and no caps: this measures delivery, not policy outcomes.
 PROGRAM = parse(
@@ -53,29 +54,6 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def seed(conn, n: int) -> None:
-    await conn.execute(
-        """
-        WITH m AS (
-            INSERT INTO members (id, member_number, email, timezone, locale, push_marketing, location_nudges,
-                                 tier_key, created_at, updated_at)
-            SELECT gen_random_uuid(), 'B' || lpad(g::text, 9, '0'), 'b' || g || '@example.com', 'UTC', 'en',
-                   true, false, 'bronze', now(), now()
-            FROM generate_series(1, $1) g RETURNING id, member_number
-        ), d AS (
-            INSERT INTO devices (id, member_id, fcm_token, platform, last_seen_at, created_at)
-            SELECT gen_random_uuid(), id, 'token-' || member_number, 'ANDROID', now(), now() FROM m
-        )
-        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
-                                   created_at)
-        SELECT gen_random_uuid(), id, 'CAMPAIGN', 'Hello', 'Come back soon', '{}', 'bench-' || member_number,
-               'QUEUED', now() - interval '1 minute', 0, now()
-        FROM m
-        """,
-        n,
-    )
 
 
 async def main() -> None:
@@ -109,7 +87,7 @@ async def main() -> None:
         await db.migrate(creds)
         await db.connect(creds, pool_max=8)
         conn = await db.raw_connection(creds)
-        await seed(conn, n)
+        await due_notifications(conn, n, "B")
         tokens = [r["fcm_token"] for r in await conn.fetch("SELECT fcm_token FROM devices")]
 
         # Peer: firebase-admin's send_each_async, 500 at a time, the same concurrency, no database.

@@ -1,22 +1,18 @@
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 import strawberry
 from strawberry.types import Info
 
 from api.auth import IsMember, IsStaff, IsStaffOrMarketer, member_id
 from api.errors import Unauthenticated
 from api.members.types import Member, MemberCard
-from api.relay import Connection, connection, decode_cursor, encode_cursor, page
-from domain.errors import InvalidInput
+from api.relay import Connection, connection, page, time_cursor, time_position
 from domain.members import card
 from domain.members import service as members
 
 
 def _cursor(m: Member) -> str:
-    return encode_cursor(m.row.created_at.isoformat(), m.row.id)
+    return time_cursor(m.row.created_at, m.row.id)
 
 
 @strawberry.type
@@ -51,14 +47,6 @@ class MembersQuery:
     )
     async def members(self, first: int = 20, after: str | None = None, search: str | None = None) -> Connection[Member]:
         p = page(first, after)
-        before = _position(p.after) if p.after else None
+        before = time_position(p.after)
         rows = await members.newest(p.first + 1, before=before, search=search)
         return connection([Member.of(r) for r in rows], p.first, _cursor)
-
-
-def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created_at, id_ = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(created_at), uuid.UUID(id_)
-    except ValueError:
-        raise InvalidInput("after is not a cursor from this list.", field="after") from None

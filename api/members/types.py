@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 
 import strawberry
 from strawberry.types import Info
 
 from api.notifications.mutations import Notification
-from api.relay import Connection, Node, connection, decode_cursor, encode_cursor, page, to_global_id
+from api.relay import Connection, Node, connection, page, time_cursor, time_position, to_global_id
 from api.tiers.types import TierStatus
 from api.wallets.types import Wallet
 from domain import clock
-from domain.errors import InvalidInput
 from domain.members.models import Member as MemberRow
 from domain.notifications import service as notifications
 from domain.tiers import service as tiers
@@ -66,17 +64,8 @@ class Member(Node):
     @strawberry.field(description="Pushes the member was sent, newest first.")
     async def notifications(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Notification]:
         p = page(first, after)
-        before = None
-        if p.after:
-            created_at, id_ = decode_cursor(p.after, 2)
-            try:
-                before = (datetime.fromisoformat(created_at), uuid.UUID(id_))
-            except ValueError:
-                raise InvalidInput("after is not a cursor from this list.", field="after") from None
-        rows = await notifications.inbox(self.row.id, p.first + 1, before)
-        return connection(
-            [Notification.of(r) for r in rows], p.first, lambda n: encode_cursor(n.created_at.isoformat(), n.key)
-        )
+        rows = await notifications.inbox(self.row.id, p.first + 1, time_position(p.after))
+        return connection([Notification.of(r) for r in rows], p.first, lambda n: time_cursor(n.created_at, n.key))
 
 
 @strawberry.type(description="What the app shows as the member's QR code at the till.")

@@ -1,17 +1,14 @@
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 import strawberry
 from strawberry.types import Info
 
 from api.auth import IsMarketer, IsMember, IsStaff, member_id
 from api.errors import UserError
-from api.relay import Connection, connection, decode_cursor, encode_cursor, page, uuid_of
+from api.relay import Connection, connection, page, time_cursor, time_position, uuid_of
 from api.rewards.types import Coupon, Reward
 from api.wallets.types import Wallet
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError
 from domain.rewards import service as rewards
 
 
@@ -56,7 +53,7 @@ class RedeemCouponPayload:
 
 
 def _cursor(r: Reward) -> str:
-    return encode_cursor(r.created_at.isoformat(), r.key)
+    return time_cursor(r.created_at, r.key)
 
 
 @strawberry.type
@@ -64,13 +61,7 @@ class RewardsQuery:
     @strawberry.field(permission_classes=[IsMember], description="Rewards the member can see, newest first.")
     async def rewards(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Reward]:
         p = page(first, after)
-        position = None
-        if p.after:
-            created_at, id_ = decode_cursor(p.after, 2)
-            try:
-                position = (datetime.fromisoformat(created_at), uuid.UUID(id_))
-            except ValueError:
-                raise InvalidInput("after is not a cursor from this list.", field="after") from None
+        position = time_position(p.after)
         rows = await rewards.visible_to(info.context.services.program, member_id(info), p.first + 1, position)
         return connection([Reward.of(r) for r in rows], p.first, _cursor)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from domain import clock, db
+from tests.seed import due_notifications
 from tests.test_cli import LOYALTY, _env
 
 # The demo program, without quiet hours or caps: this run is about delivery.
@@ -22,30 +23,6 @@ PROGRAM = (
     .read_text()
     .replace("quiet_hours = { start = 21:00:00, end = 09:00:00 }", "quiet_hours = { start = 00:00:00, end = 00:00:00 }")
 )
-
-
-async def _seed_due(conn, n: int) -> None:
-    """n members, each with consent, a device and one notification due now."""
-    await conn.execute(
-        """
-        WITH m AS (
-            INSERT INTO members (id, member_number, email, timezone, locale, push_marketing, location_nudges,
-                                 tier_key, created_at, updated_at)
-            SELECT gen_random_uuid(), 'K' || lpad(g::text, 9, '0'), 'k' || g || '@example.com', 'UTC', 'en',
-                   true, false, 'bronze', now(), now()
-            FROM generate_series(1, $1) g RETURNING id, member_number
-        ), d AS (
-            INSERT INTO devices (id, member_id, fcm_token, platform, last_seen_at, created_at)
-            SELECT gen_random_uuid(), id, 'token-' || member_number, 'ANDROID', now(), now() FROM m
-        )
-        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
-                                   created_at)
-        SELECT gen_random_uuid(), id, 'CAMPAIGN', 'Hello', 'Come back soon', '{}', 'kill-' || member_number,
-               'QUEUED', now() - interval '1 minute', 0, now()
-        FROM m
-        """,
-        n,
-    )
 
 
 async def _wait(predicate, timeout: float) -> None:
@@ -84,7 +61,7 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch
         migrate = await asyncio.create_subprocess_exec(LOYALTY, "migrate", env=env, cwd=tmp_path)
         assert await migrate.wait() == 0
         conn = await db.raw_connection(creds)
-        await _seed_due(conn, 1000)
+        await due_notifications(conn, 1000, "K")
 
         worker = subprocess.Popen([LOYALTY, "worker"], env=env, cwd=tmp_path)
 
