@@ -26,7 +26,7 @@ from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
 from api.rewards.types import Coupon, Reward
 from api.tiers.types import Tier
-from api.wallets.mutations import WalletsMutation
+from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import Wallet
 from domain.identity.tokens import Role
@@ -134,6 +134,7 @@ class Mutation(
     IdentityMutation,
     PurchasesMutation,
     WalletsMutation,
+    ActivitiesMutation,
     RewardsMutation,
     NotificationsMutation,
     LocationMutation,

@@ -19,6 +19,7 @@ class EnrollMemberInput:
     birthday: date | None = None
     timezone: str | None = strawberry.field(default=None, description="IANA zone; default UTC.")
     locale: str | None = strawberry.field(default=None, description="BCP 47 tag; default en.")
+    referral_code: str | None = strawberry.field(default=None, description="A friend's code: both get a bonus.")
 
 
 @strawberry.type
@@ -62,7 +63,7 @@ class MembersMutation:
             locale=input.locale,
         )
         try:
-            row = await members.enroll(info.context.services.program, profile)
+            row = await members.enroll(info.context.services.program, profile, referral_code=input.referral_code)
         except DomainError as exc:
             return EnrollMemberPayload(member=None, user_errors=UserError.of(exc))
         return EnrollMemberPayload(member=Member.of(row), user_errors=[])

@@ -30,6 +30,7 @@ class Member(Node):
     email: str | None
     birthday: date | None
     enrolled_at: datetime
+    referral_code: str | None = strawberry.field(description="Share it: a friend who enrols with it earns you both.")
     preferences: Preferences
     row: strawberry.Private[MemberRow]
 
@@ -42,6 +43,7 @@ class Member(Node):
             email=row.email,
             birthday=row.birthday,
             enrolled_at=row.created_at,
+            referral_code=row.referral_code,
             preferences=Preferences(
                 push_marketing=row.push_marketing,
                 location_nudges=row.location_nudges,

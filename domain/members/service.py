@@ -95,12 +95,20 @@ def _validated(profile: Profile) -> dict:
     return out
 
 
-async def enroll(program: Program, profile: Profile, *, firebase_uid: str | None = None) -> Member:
+async def enroll(
+    program: Program, profile: Profile, *, firebase_uid: str | None = None, referral_code: str | None = None
+) -> Member:
     """Enrol a new member in the entry tier, open their wallets and credit the welcome
-    bonus, all in one transaction. An email already enrolled is ALREADY_EXISTS."""
+    bonus, all in one transaction. An email already enrolled is ALREADY_EXISTS. With a
+    friend's referral code, both get the referral bonus at the first purchase."""
     fields = _validated(profile)
     if "email" not in fields and firebase_uid is None:
         raise InvalidInput("An email address is required.", field="email")
+    if referral_code is not None:
+        referrer = await Member.get_or_none(referral_code=normalise(referral_code)[:16]).only("id")
+        if referrer is None:
+            raise InvalidInput("This referral code is not one of ours.", field="referralCode")
+        fields["referred_by_id"] = referrer.id
     now = clock.now()
     for _ in range(5):  # a member-number collision is ~impossible; retry rather than fail
         try:

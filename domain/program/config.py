@@ -160,6 +160,18 @@ class Earning(_Strict):
 class Bonuses(_Strict):
     welcome: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     birthday: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    # Both sides of a referral, once the new member's first purchase lands.
+    referrer: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    referee: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+ACTIVITIES = ("survey", "social_share", "check_in", "profile_completed")
+
+
+class Activity(_Strict):
+    points: Annotated[int, Field(gt=0, le=1_000_000)]
+    per_day: Annotated[int, Field(ge=1, le=100)] = 1
+    lifetime: Annotated[int, Field(ge=1, le=100_000)] | None = None
 
 
 class QuietHours(_Strict):
@@ -252,6 +264,8 @@ class Program(_Strict):
     cashback: Cashback = Cashback()
     notifications: Notifications = Notifications()
     stores: list[StoreRule] = []
+    # Points for things other than purchases, keyed survey | social_share | check_in | profile_completed.
+    activities: dict[Literal["survey", "social_share", "check_in", "profile_completed"], Activity] = {}
     tier_rules: Tiers = Field(default=Tiers(), alias="tier_rules")
     tiers: Annotated[list[Tier], Field(min_length=1)]
 

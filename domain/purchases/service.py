@@ -98,7 +98,11 @@ async def record(
         raise InvalidInput(f"channel is one of {', '.join(CHANNELS)}.", field="channel")
     now = clock.now()
     async with in_transaction() as conn:
-        wallets = await ledger.lock(conn, member_id, ledger.wallet_kinds(program), now)
+        referrer = await _referrer_awaiting_first_purchase(conn, program, member_id)
+        locked = await ledger.lock_members(
+            conn, [m for m in (member_id, referrer) if m], ledger.wallet_kinds(program), now
+        )
+        wallets = locked[member_id]
         standing = await _standing(conn, program, member_id, now)
         earned = earning.for_purchase(program, amount, standing["tier_key"], now, standing["earned_today"])
         pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
@@ -157,11 +161,44 @@ async def record(
                 explanation=earned.explanation,
                 purchase_id=purchase.id,
             )
+        if referrer is not None:
+            await _referral_bonuses(conn, program, member_id, referrer, locked, now)
         qualifying = standing["qualifying"] + (0 if pending_until else earned.points)
         reached = tiers.upgrade_for(program, standing["tier_key"], qualifying)
         if reached is not None:
             await tiers.move(conn, member_id, reached, now)
         return purchase, wallets
+
+
+async def _referrer_awaiting_first_purchase(conn, program: Program, member_id: uuid.UUID) -> uuid.UUID | None:
+    """Who referred this member, when their first purchase is about to land."""
+    if not (program.bonuses.referrer or program.bonuses.referee):
+        return None
+    rows = await conn.execute_query_dict(
+        "SELECT referred_by_id FROM members m WHERE id = $1 AND referred_by_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.id)",
+        [member_id],
+    )
+    return rows[0]["referred_by_id"] if rows else None
+
+
+async def _referral_bonuses(conn, program: Program, member_id, referrer, locked, now: datetime) -> None:
+    """Both sides of a referral, once each (their dedupe keys), however purchases race."""
+    for who, points, side in (
+        (member_id, program.bonuses.referee, "referee"),
+        (referrer, program.bonuses.referrer, "referrer"),
+    ):
+        await ledger.credit(
+            conn,
+            locked[who][ledger.POINTS],
+            points,
+            kind="BONUS",
+            now=now,
+            expires_at=expires_at(program, now),
+            description=f"Referral bonus: {points} points",
+            explanation={"rule": f"referral:{side}"},
+            dedupe_key=f"referral:{side}:{member_id}",
+        )
 
 
 async def _standing(conn, program: Program, member_id: uuid.UUID, now: datetime) -> dict:

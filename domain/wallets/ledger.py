@@ -58,29 +58,44 @@ async def lock(
     """Lock the member's wallets (creating missing ones) for the rest of the transaction.
     Pending points whose return window has passed are released first, so whatever
     the caller does next sees them as spendable."""
-    rows = await _locked(conn, member_id)
-    if any(w.pending for w in rows.values()) and await release_due(conn, now, member_id):
-        rows = await _locked(conn, member_id)
-    if any(k not in rows for k in kinds):
-        exists = await conn.execute_query_dict("SELECT 1 FROM members WHERE id = $1", [member_id])
-        if not exists:
+    return (await lock_members(conn, [member_id], kinds, now))[member_id]
+
+
+async def lock_members(
+    conn: BaseDBAsyncClient, member_ids: list[uuid.UUID], kinds: tuple[str, ...], now: datetime
+) -> dict[uuid.UUID, dict[str, WalletRow]]:
+    """`lock` for several members at once (a referral credits two), all in
+    primary-key order so that two such transactions cannot deadlock."""
+    rows = await _locked(conn, member_ids)
+    released = [m for m in member_ids if any(w.pending for w in rows.get(m, {}).values())]
+    if released and any([await release_due(conn, now, m) for m in released]):
+        rows = await _locked(conn, member_ids)
+    missing = [m for m in member_ids if any(k not in rows.get(m, {}) for k in kinds)]
+    if missing:
+        found = await conn.execute_query_dict("SELECT id FROM members WHERE id = ANY($1::uuid[])", [missing])
+        if len(found) != len(set(missing)):
             raise NotFound("No member with this id.", field="memberId")
-        for kind in kinds:
-            await conn.execute_query(
-                "INSERT INTO wallets (id, member_id, kind, balance, pending, updated_at) "
-                "VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (member_id, kind) DO NOTHING",
-                [uuid.uuid4(), member_id, kind, now],
-            )
-        rows = await _locked(conn, member_id)
+        for member_id in sorted(missing):
+            for kind in kinds:
+                await conn.execute_query(
+                    "INSERT INTO wallets (id, member_id, kind, balance, pending, updated_at) "
+                    "VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (member_id, kind) DO NOTHING",
+                    [uuid.uuid4(), member_id, kind, now],
+                )
+        rows = await _locked(conn, member_ids)
     return rows
 
 
-async def _locked(conn: BaseDBAsyncClient, member_id: uuid.UUID) -> dict[str, WalletRow]:
+async def _locked(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, WalletRow]]:
     rows = await conn.execute_query_dict(
-        "SELECT id, member_id, kind, balance, pending FROM wallets WHERE member_id = $1 ORDER BY id FOR UPDATE",
-        [member_id],
+        "SELECT id, member_id, kind, balance, pending FROM wallets WHERE member_id = ANY($1::uuid[])"
+        " ORDER BY id FOR UPDATE",
+        [member_ids],
     )
-    return {r["kind"]: WalletRow(**r) for r in rows}
+    out: dict[uuid.UUID, dict[str, WalletRow]] = {m: {} for m in member_ids}
+    for r in rows:
+        out[r["member_id"]][r["kind"]] = WalletRow(**r)
+    return out
 
 
 async def credit(

@@ -11,7 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain import clock
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotEligible
 from domain.program.config import Program
 from domain.purchases.service import IdempotencyConflict, valid_key
 from domain.tiers import service as tiers
@@ -200,3 +200,50 @@ async def wallet(wallet_id: uuid.UUID) -> dict | None:
         "SELECT id, member_id, kind, balance, pending FROM wallets WHERE id = $1", [wallet_id]
     )
     return rows[0] if rows else None
+
+
+async def record_activity(
+    program: Program, *, member_id: uuid.UUID, activity: str, reference: str, by: str
+) -> ledger.WalletRow:
+    """Points for a survey answered, a share, a check-in, a completed profile: once per
+    reference, within the program's caps per day and per lifetime (NOT_ELIGIBLE past them)."""
+    rule = program.activities.get(activity)
+    if rule is None:
+        raise InvalidInput(f"This program gives no points for {activity}.", field="activity")
+    reference = valid_key(reference, "reference")
+    dedupe = f"activity:{member_id}:{activity}:{reference}"
+    now = clock.now()
+    midnight = now.astimezone(program.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    async with in_transaction() as conn:
+        wallet = (await ledger.lock(conn, member_id, (ledger.POINTS,), now))[ledger.POINTS]
+        done = await conn.execute_query_dict(
+            """
+            SELECT COUNT(*) FILTER (WHERE dedupe_key = $3) AS same,
+                   COUNT(*) FILTER (WHERE occurred_at >= $4) AS today, COUNT(*) AS ever
+            FROM ledger_entries WHERE member_id = $1 AND kind = 'BONUS' AND explanation->>'rule' = $2
+            """,
+            [member_id, f"activity:{activity}", dedupe, midnight],
+        )
+        counts = done[0]
+        if counts["same"]:
+            return wallet  # sent again: already credited
+        if counts["today"] >= rule.per_day:
+            raise NotEligible(
+                f"{activity} earns points {rule.per_day} time(s) a day; come back tomorrow.", field="activity"
+            )
+        if rule.lifetime is not None and counts["ever"] >= rule.lifetime:
+            raise NotEligible(
+                f"{activity} has earned all the points it can ({rule.lifetime} time(s)).", field="activity"
+            )
+        await ledger.credit(
+            conn,
+            wallet,
+            rule.points,
+            kind="BONUS",
+            now=now,
+            expires_at=expires_at(program, now),
+            description=f"{activity.replace('_', ' ').capitalize()}: {rule.points} points",
+            explanation={"rule": f"activity:{activity}", "by": by[:100]},
+            dedupe_key=dedupe,
+        )
+        return wallet
