@@ -257,3 +257,47 @@ async def test_an_idle_socket_without_connection_init_is_closed(live_server):
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await asyncio.wait_for(ws.recv(), CONNECTION_INIT_TIMEOUT_SECONDS + 3)
     assert closed.value.rcvd.code == 4408
+
+
+async def test_a_client_that_falls_behind_is_told_and_resumes_without_a_gap(live_server, ana, database):
+    from api.live import QUEUE_LIMIT
+
+    sock = await Socket.open(live_server, ana.token)
+    await sock.subscribe(WITH_CURSOR)
+    await asyncio.sleep(0.1)
+    burst = QUEUE_LIMIT * 3
+    conn = await db.raw_connection(database.credentials)
+    # A burst of committed changes in one transaction: more than a subscription may queue.
+    await conn.execute(
+        """
+        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+        SELECT w.member_id, w.id, NULL, 'WALLET_UPDATED', now(), 100, g FROM wallets w, generate_series(1, $2) g
+        WHERE w.member_id = $1 AND w.kind = 'POINTS'
+        """,
+        ana.uuid,
+        burst,
+    )
+    await conn.close()
+    received, told = [], None
+    while told is None:
+        message = await sock.receive(timeout=5)
+        if message["type"] == "next" and message["payload"].get("errors"):
+            told = message["payload"]["errors"][0]
+        elif message["type"] == "next":
+            received.append(message["payload"]["data"]["walletUpdated"])
+        else:
+            raise AssertionError(message)
+    assert told["extensions"]["code"] == "SLOW_CONSUMER"
+    assert 0 < len(received) <= QUEUE_LIMIT + 1
+    cursor = received[-1]["cursor"]
+    assert cursor in told["message"]
+    await sock.close()
+
+    sock = await Socket.open(live_server, ana.token)
+    await sock.subscribe(WITH_CURSOR, {"after": cursor})
+    rest = [(await next_update(sock, timeout=5))["walletUpdated"] for _ in range(burst - len(received))]
+    pendings = [Decimal(u["wallet"]["pendingBalance"]) for u in received + rest]
+    assert pendings == [Decimal(i) for i in range(1, burst + 1)]  # every change, once, in order
+    with pytest.raises(TimeoutError):
+        await sock.receive(timeout=0.3)
+    await sock.close()
