@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -96,6 +97,26 @@ async def _member_subject(subject: str) -> str:
     return str(member.id)
 
 
+def _with_database(settings: Settings, work, *, pool_max: int = 2, migrate: bool = True):
+    """Run `work(database)` with the ORM connected to the configured (or embedded)
+    database, migrated first; everything is closed afterwards, the embedded server too."""
+    database = db.open_database(settings.database_url, settings.home)
+
+    async def run():
+        if migrate:
+            await db.migrate(database.credentials)
+        await db.connect(database.credentials, pool_max=pool_max)
+        try:
+            return await work(database)
+        finally:
+            await db.disconnect()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        database.stop()
+
+
 def token(args: argparse.Namespace) -> int:
     from domain.identity.tokens import Role, TokenIssuer
 
@@ -106,22 +127,11 @@ def token(args: argparse.Namespace) -> int:
         print("error: --subject must be 1 to 200 characters", file=sys.stderr)
         return 2
     if role is Role.MEMBER:
-        database = db.open_database(settings.database_url, settings.home)
-
-        async def resolve() -> str:
-            await db.connect(database.credentials, pool_max=1)
-            try:
-                return await _member_subject(subject)
-            finally:
-                await db.disconnect()
-
         try:
-            subject = asyncio.run(resolve())
+            subject = _with_database(settings, lambda _db: _member_subject(subject), pool_max=1, migrate=False)
         except LookupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        finally:
-            database.stop()
     issuer = TokenIssuer(settings.signing_key())
     value, _ = issuer.mint(role, subject, ttl=timedelta(seconds=args.ttl))
     print(value)
@@ -135,11 +145,7 @@ def seed(args: argparse.Namespace) -> int:
         print("error: say what to seed: --demo loads the demo members", file=sys.stderr)
         return 2
     settings = _settings()
-    database = db.open_database(settings.database_url, settings.home)
-    try:
-        asyncio.run(seed_demo(settings, database))
-    finally:
-        database.stop()
+    _with_database(settings, lambda _db: seed_demo(settings))
     return 0
 
 
@@ -152,27 +158,17 @@ def worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     program = load(settings.program)
-    database = db.open_database(settings.database_url, settings.home)
 
-    async def run() -> None:
-        await db.migrate(database.credentials)
-        await db.connect(database.credentials, pool_max=8)
+    async def work(database: db.Database) -> None:
         task = asyncio.create_task(jobs.run(settings, program, database.dsn()))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         log.info("worker running")
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
-        finally:
-            await db.disconnect()
 
-    try:
-        asyncio.run(run())
-    finally:
-        database.stop()
+    _with_database(settings, work, pool_max=8)
     return 0
 
 
@@ -183,20 +179,7 @@ def expire(args: argparse.Namespace) -> int:
 
     settings = _settings()
     program = load(settings.program)
-    database = db.open_database(settings.database_url, settings.home)
-
-    async def run():
-        await db.migrate(database.credentials)
-        await db.connect(database.credentials, pool_max=2)
-        try:
-            return await wallets.run_expiry(program)
-        finally:
-            await db.disconnect()
-
-    try:
-        result = asyncio.run(run())
-    finally:
-        database.stop()
+    result = _with_database(settings, lambda _db: wallets.run_expiry(program))
     print(f"released pending points of {result.released_members} members; expired {result.expired}")
     return 0
 

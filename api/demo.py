@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from api.relay import to_global_id
-from domain import db
 from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
 from domain.program.config import load
@@ -30,17 +29,12 @@ DEMO_MEMBERS = [
 ]
 
 
-async def seed_demo(settings: Settings, database: db.Database) -> None:
+async def seed_demo(settings: Settings) -> None:
+    """Enrol the demo members (once: seeding twice finds them) and print tokens."""
     program = load(settings.program)
-    await db.migrate(database.credentials)
-    await db.connect(database.credentials, pool_max=2)
-    try:
-        rows = []
-        for profile in DEMO_MEMBERS:
-            row = await members.by_email(profile.email) or await members.enroll(program, profile)
-            rows.append(row)
-    finally:
-        await db.disconnect()
+    rows = []
+    for profile in DEMO_MEMBERS:
+        rows.append(await members.by_email(profile.email) or await members.enroll(program, profile))
     issuer = TokenIssuer(settings.signing_key())
     day = timedelta(days=1)
     print("Demo members:")
