@@ -173,3 +173,18 @@ def _uuid(member: dict):
     from tests.conftest import member_uuid
 
     return member_uuid(member["id"])
+
+
+async def test_a_page_of_members_with_their_wallets_costs_a_fixed_number_of_queries(gql, tokens):
+    """N+1 guard: wallets and their expiring points load through dataloaders."""
+
+    from tests.domain.test_ledger import counting_queries
+
+    for i in range(12):
+        await enroll(gql, tokens, f"n{i:02d}@example.com")
+    query = "{ members(first: 10) { edges { node { email wallets { balance expiringSoon { amount } } } } } }"
+    with counting_queries() as queries:
+        result = await gql(query, token=tokens.staff())
+    page = result["data"]["members"]["edges"]
+    assert len(page) == 10 and all(e["node"]["wallets"][0]["expiringSoon"] for e in page)
+    assert len(queries) == 3, queries  # members, their wallets, the wallets' expiring lots
