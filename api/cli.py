@@ -39,6 +39,9 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         ws_max_size=64 * 1024,
+        # Updates are a few hundred bytes: compressing them costs more CPU and a
+        # zlib state per socket than it saves.
+        ws_per_message_deflate=False,
         proxy_headers=settings.production,
         server_header=False,
     )
