@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import re
@@ -125,6 +126,16 @@ async def _refuse(send: Send, status: int, message: str, request_id: str) -> Non
     await send({"type": "http.response.body", "body": body.encode()})
 
 
+def tune_garbage_collector() -> None:
+    """A server holding thousands of sockets has millions of objects, and a full
+    collection over them stalls every delivery for ~0.5 s (bench/fanout saw p99 430 ms
+    become 15 ms). Everything alive after startup is frozen out of collections, and
+    collections run less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -176,6 +187,8 @@ def create_app(
 
             background = asyncio.create_task(jobs.run(settings, services.program, database.dsn()), name="worker")
         services.ready = True
+        if manage:
+            tune_garbage_collector()
         try:
             yield
         finally:

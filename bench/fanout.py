@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -83,7 +84,6 @@ async def open_many(n: int, connect) -> list:
 async def ours(args, server_creds: dict) -> dict:
     from domain.members import service as members
     from domain.program.config import load
-    from domain.purchases import service as purchases
 
     name = f"loyalty_fanout_{uuid.uuid4().hex[:8]}"
     admin = await db.raw_connection(server_creds)
@@ -127,7 +127,7 @@ async def ours(args, server_creds: dict) -> dict:
         async def reader(i: int, ws) -> None:
             async for raw in ws:
                 if json.loads(raw).get("type") == "next":
-                    arrived[ids[i]] = time.perf_counter()
+                    arrived[ids[i]] = time.time()
                     if len(arrived) == len(ids):
                         done.set()
                     return
@@ -136,28 +136,34 @@ async def ours(args, server_creds: dict) -> dict:
         await asyncio.sleep(3)  # let every subscription settle, then measure idle memory
         idle = rss(proc.pid)
 
-        committed: dict[uuid.UUID, float] = {}
-
-        async def buy(member_id):
-            async with gate:
-                await purchases.record(
-                    program,
-                    member_id=member_id,
-                    external_id=f"fan-{member_id}",
-                    amount=Decimal("3.00"),
-                    currency="EUR",
-                    channel="APP",
-                )
-                committed[member_id] = time.perf_counter()
-
-        started = time.perf_counter()
-        await asyncio.gather(*(buy(m) for m in ids))
-        commit_seconds = time.perf_counter() - started
+        # The purchases are committed by another process (as another API process would),
+        # so this one only reads its sockets, like the peer's clients do.
+        ids_file = Path(tempfile.mkdtemp()) / "members.txt"
+        ids_file.write_text("\n".join(str(m) for m in ids))
+        committer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--commit",
+            db.Database(creds).dsn(),
+            str(ids_file),
+            str(args.rate),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await committer.communicate()
+        committed = {}
+        for line in out.decode().splitlines():
+            member, at = line.split()
+            committed[uuid.UUID(member)] = float(at)
+        commit_seconds = max(committed.values()) - min(committed.values())
         try:
             await asyncio.wait_for(done.wait(), 60)
         except TimeoutError:
             pass
         latencies = [max(0.0, arrived[m] - committed[m]) * 1000 for m in ids if m in arrived]
+        if os.environ.get("FANOUT_DEBUG"):
+            order = sorted(committed, key=committed.get)
+            worst = sorted(((arrived[m] - committed[m]) * 1000, order.index(m)) for m in ids if m in arrived)[-25:]
+            print("worst (ms, commit index):", [(round(a), i) for a, i in worst])
         for t in readers:
             t.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
@@ -212,9 +218,53 @@ async def peer(args) -> dict:
         proc.wait(timeout=30)
 
 
+async def commit(dsn: str, ids_file: str, rate: float) -> None:
+    """The committer: one purchase per member (at `rate` a second, or as fast as it can
+    with 8 at a time when 0), printing when each commit was acknowledged."""
+    from domain.program.config import load
+    from domain.purchases import service as purchases
+
+    await db.connect(db.credentials_from_url(dsn), pool_max=8)
+    program = load(None)
+    gate = asyncio.Semaphore(8)
+    lines = []
+
+    async def buy(member_id: str) -> None:
+        async with gate:
+            await purchases.record(
+                program,
+                member_id=uuid.UUID(member_id),
+                external_id=f"fan-{member_id}",
+                amount=Decimal("3.00"),
+                currency="EUR",
+                channel="APP",
+            )
+            lines.append(f"{member_id} {time.time()}")
+
+    members = Path(ids_file).read_text().split()
+    if rate > 0:
+        tasks = []
+        start = time.perf_counter()
+        for i, member in enumerate(members):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(buy(member)))
+        await asyncio.gather(*tasks)
+    else:
+        await asyncio.gather(*(buy(m) for m in members))
+    await db.disconnect()
+    print("\n".join(lines))
+
+
 async def main() -> None:
+    # The measuring client holds thousands of sockets: keep its own garbage-collector
+    # pauses out of the figures (for ours and the peer alike).
+    gc.disable()
+    if sys.argv[1:2] == ["--commit"]:
+        await commit(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=0, help="purchases per second; 0: as fast as they commit")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("LOYALTY_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
@@ -224,7 +274,8 @@ async def main() -> None:
     a = await ours(args, server)
     b = await peer(args)
     n = args.subscribers
-    print(f"{n} subscribers on one API process, one purchase each ({a['commit_seconds']:.1f} s to commit all):")
+    pace = f"{args.rate:.0f}/s" if args.rate else "as fast as they commit"
+    print(f"{n} subscribers on one API process, one purchase each, {pace} ({a['commit_seconds']:.1f} s in all):")
     print(
         f"  ours: received {a['received']}/{n}   commit->receipt p50 {a['p50']:6.1f} ms   p99 {a['p99']:6.1f} ms"
         f"   {a['per_socket_kib']:5.1f} KiB per idle subscription"
