@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from domain import db  # noqa: E402
 from domain.program.config import parse  # noqa: E402
 from notifications.dispatch import dispatch_due  # noqa: E402
-from notifications.push import FcmSender  # noqa: E402
+from notifications.push import FcmSender, LogSender  # noqa: E402
 from tests.fake_fcm import service_account  # noqa: E402
 from tests.seed import due_notifications  # noqa: E402
 
@@ -121,6 +122,17 @@ async def main() -> None:
         ours_seconds = time.perf_counter() - started
         sent = await conn.fetchval("SELECT count(*) FROM notifications WHERE state = 'SENT'")
         await sender.close()
+
+        # Our path without the network: the same N again through claim, policy and
+        # record, handed to the log sender. What our side alone can sustain.
+        await conn.execute(
+            "UPDATE notifications SET state = 'QUEUED', sent_at = NULL, due_at = now() - interval '1 minute'"
+        )
+        await conn.execute("UPDATE notifications SET dedupe_key = dedupe_key || '-again'")
+        logging.getLogger("loyalty.push").setLevel(logging.WARNING)
+        started = time.perf_counter()
+        await dispatch_due(PROGRAM, LogSender(), batch=2000)
+        alone_seconds = time.perf_counter() - started
         await conn.close()
         await db.disconnect()
     finally:
@@ -132,6 +144,7 @@ async def main() -> None:
     ours, peer = n / ours_seconds, n / raw_seconds
     print(f"{n} due notifications into a local fake FCM (firebase-admin, HTTP v1):")
     print(f"  ours (claim, policy, record, firebase-admin): {ours:8.0f} msg/s  ({sent} SENT, {result.failed} failed)")
+    print(f"  ours without the network (log sender):       {n / alone_seconds:8.0f} msg/s")
     print(f"  peer (raw send_each_async, same messages):     {peer:8.0f} msg/s  ({raw_ok} accepted)")
     print(f"  ratio {ours / peer:.2f}   (aim: 0.7 or better; FCM's default quota is 600,000/min = 10,000/s)")
 
