@@ -107,6 +107,10 @@ class Broker:
     def subscription_count(self) -> int:
         return sum(len(s) for s in self._subscriptions.values())
 
+    def live_count(self, member_id: uuid.UUID) -> int:
+        """The member's subscriptions that have caught up and are fed live."""
+        return sum(1 for s in self._subscriptions.get(member_id, ()) if s.fed is not None)
+
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         member, _, _event_id = payload.partition(":")
         with contextlib.suppress(ValueError):

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.relay import encode_cursor
 from domain import db
 from tests.conftest import Socket
 from tests.contract.test_operations import DOCUMENTS
@@ -71,8 +72,14 @@ async def test_a_purchase_on_one_process_reaches_a_subscriber_on_another(tmp_pat
             member = await _cli("token", "--role", "member", "--subject", member_id, env=env, cwd=tmp_path)
 
             sock = await Socket.open(b, member)  # subscribed on process B
-            await sock.subscribe(DOCUMENTS["WalletUpdated"][1])
-            await asyncio.sleep(0.2)
+            # From the first change on: the replayed welcome bonus proves the subscription is live.
+            await sock.subscribe(
+                "subscription($after: String) { walletUpdated(after: $after) { wallet { balance }"
+                " entry { kind amount } } }",
+                {"after": encode_cursor(0)},
+            )
+            welcome = (await sock.receive(timeout=5))["payload"]["data"]["walletUpdated"]
+            assert welcome["entry"]["kind"] == "BONUS"
             started = time.monotonic()
             recorded = await pos.post(
                 "/graphql",

@@ -33,16 +33,27 @@ async def ana(gql, tokens) -> Member:
     return Member(data, tokens.member(member_uuid(data["id"])))
 
 
+async def until_live(app, member: Member, count: int = 1) -> None:
+    """Until the member's subscriptions are live: a change committed before that would be
+    history to a subscription without `after`, not an update."""
+    broker = app.state.services.broker
+    for _ in range(500):
+        if broker.live_count(member.uuid) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the subscription never went live")
+
+
 async def next_update(sock: Socket, timeout: float = 1.0) -> dict:
     message = await sock.receive(timeout)
     assert message["type"] == "next", message
     return message["payload"]["data"]
 
 
-async def test_a_purchase_reaches_the_subscribed_app(live_server, gql, tokens, ana):
+async def test_a_purchase_reaches_the_subscribed_app(live_server, app, gql, tokens, ana):
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(OPS["WalletUpdated"])
-    await asyncio.sleep(0.05)  # the subscription is registered before the purchase commits
+    await until_live(app, ana)
     recorded = await purchase(gql, tokens, ana.id, "L-1", "12.00")
     update = (await next_update(sock))["walletUpdated"]
     assert Decimal(update["wallet"]["balance"]) == Decimal(recorded["wallet"]["balance"]) == 100 + 120
@@ -51,10 +62,10 @@ async def test_a_purchase_reaches_the_subscribed_app(live_server, gql, tokens, a
     await sock.close()
 
 
-async def test_resume_replays_exactly_what_was_missed_then_goes_live(live_server, gql, tokens, ana):
+async def test_resume_replays_exactly_what_was_missed_then_goes_live(live_server, app, gql, tokens, ana):
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(WITH_CURSOR)
-    await asyncio.sleep(0.05)
+    await until_live(app, ana)
     await purchase(gql, tokens, ana.id, "M-0", "1.00")
     cursor = (await next_update(sock))["walletUpdated"]["cursor"]
     await sock.close()
@@ -75,10 +86,10 @@ async def test_resume_replays_exactly_what_was_missed_then_goes_live(live_server
     await sock.close()
 
 
-async def test_a_rolled_back_change_delivers_nothing(live_server, gql, tokens, ana, program=None):
+async def test_a_rolled_back_change_delivers_nothing(live_server, app, gql, tokens, ana):
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(OPS["WalletUpdated"])
-    await asyncio.sleep(0.05)
+    await until_live(app, ana)
 
     class Abort(Exception):
         pass
@@ -94,24 +105,24 @@ async def test_a_rolled_back_change_delivers_nothing(live_server, gql, tokens, a
     await sock.close()
 
 
-async def test_members_never_see_each_others_updates(live_server, gql, tokens, ana):
+async def test_members_never_see_each_others_updates(live_server, app, gql, tokens, ana):
     bo_data = await enroll(gql, tokens, "bo@example.com")
     bo = Member(bo_data, tokens.member(member_uuid(bo_data["id"])))
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(OPS["WalletUpdated"])
-    await asyncio.sleep(0.05)
+    await until_live(app, ana)
     await purchase(gql, tokens, bo.id, "B-1", "9.00")
     with pytest.raises(TimeoutError):
         await sock.receive(timeout=0.5)
     await sock.close()
 
 
-async def test_an_expired_token_stops_delivery_and_closes_the_socket(live_server, gql, tokens, ana):
+async def test_an_expired_token_stops_delivery_and_closes_the_socket(live_server, app, gql, tokens, ana):
     from datetime import timedelta
 
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(OPS["WalletUpdated"])
-    await asyncio.sleep(0.05)
+    await until_live(app, ana)
     clock.advance(timedelta(hours=2))  # past the 15-minute access token
     await purchase(gql, tokens, ana.id, "X-1", "3.00")
     with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -171,7 +182,7 @@ async def test_updates_survive_the_listener_losing_its_connection(live_server, a
     broker = app.state.services.broker
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(OPS["WalletUpdated"])
-    await asyncio.sleep(0.05)
+    await until_live(app, ana)
     before = broker.reconnects
     conn = await db.raw_connection(database.credentials)
     killed = await conn.fetchval(
@@ -211,7 +222,7 @@ async def test_five_hundred_abrupt_disconnects_leak_nothing(live_server, app, an
     assert len(asyncio.all_tasks()) <= tasks_before, [t.get_name() for t in asyncio.all_tasks()][:20]
 
 
-async def test_a_real_javascript_client_receives_updates(live_server, gql, tokens, ana):
+async def test_a_real_javascript_client_receives_updates(live_server, app, gql, tokens, ana):
     """graphql-ws from npm, run by Node, as an app built on it would subscribe."""
     import shutil
     from pathlib import Path
@@ -241,7 +252,7 @@ async def test_a_real_javascript_client_receives_updates(live_server, gql, token
     )
     line = await asyncio.wait_for(node.stderr.readline(), 10)
     assert line.strip() == b"connected", line
-    await asyncio.sleep(0.2)  # its subscribe message follows the ack
+    await until_live(app, ana)  # its subscribe message follows the ack
     await purchase(gql, tokens, ana.id, "JS-1", "6.00")
     out, err = await asyncio.wait_for(node.communicate(), 10)
     assert node.returncode == 0, err.decode()
@@ -259,12 +270,12 @@ async def test_an_idle_socket_without_connection_init_is_closed(live_server):
     assert closed.value.rcvd.code == 4408
 
 
-async def test_a_client_that_falls_behind_is_told_and_resumes_without_a_gap(live_server, ana, database):
+async def test_a_client_that_falls_behind_is_told_and_resumes_without_a_gap(live_server, app, ana, database):
     from api.live import QUEUE_LIMIT
 
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(WITH_CURSOR)
-    await asyncio.sleep(0.1)
+    await until_live(app, ana)
     burst = QUEUE_LIMIT * 3
     conn = await db.raw_connection(database.credentials)
     # A burst of committed changes in one transaction: more than a subscription may queue.
