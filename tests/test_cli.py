@@ -74,18 +74,22 @@ def _stop(proc: subprocess.Popen) -> int:
         raise
 
 
-def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path):
-    """The README's one command: no database configured, an empty ./.loyalty/."""
-    port = _free_port()
-    env = _env()
-    proc = subprocess.Popen(
+def _serve(port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
         [LOYALTY, "serve", "--port", str(port)],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path):
+    """The README's one command: no database configured, an empty ./.loyalty/."""
+    port = _free_port()
+    env = _env()
+    proc = _serve(port, tmp_path, env)
     try:
         _wait_ready(proc, port)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
@@ -117,14 +121,7 @@ def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path)
 
     # and it starts again on the existing data, which is still there
     port = _free_port()
-    proc = subprocess.Popen(
-        [LOYALTY, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _serve(port, tmp_path, env)
     try:
         _wait_ready(proc, port)
         member = _run(["token", "--role", "member", "--subject", "ana@example.com"], tmp_path, env)
@@ -159,19 +156,10 @@ def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_url):
     try:
         url = db.Database({**creds, "database": name}).dsn()
         env = _env(LOYALTY_DATABASE_URL=url, LOYALTY_JWT_SECRET="x" * 40)
-        migrated = subprocess.run(
-            [LOYALTY, "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-        )
+        migrated = _run(["migrate"], tmp_path, env)
         assert migrated.returncode == 0, migrated.stderr
         port = _free_port()
-        proc = subprocess.Popen(
-            [LOYALTY, "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _serve(port, tmp_path, env)
         try:
             _wait_ready(proc, port)
             staff = _run(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env).stdout.strip()
