@@ -74,7 +74,8 @@ class EdgeGuard:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        # fullmatch: with match, `$` also accepts a trailing newline, which we would echo.
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
