@@ -42,21 +42,35 @@ class DispatchResult:
 
 
 async def claim(program: Program, now: datetime, limit: int, lease: timedelta = LEASE) -> list[dict]:
-    """Take up to `limit` due notifications, highest priority first."""
-    order = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(program.notifications.priority))
-    return await connections.get("default").execute_query_dict(
-        f"""
+    """Take up to `limit` due notifications, highest priority first.
+
+    Each kind's queue is read in due order from its index (notifications_queue), in the
+    program's priority order, so a claim costs its batch, not the whole backlog."""
+    conn = connections.get("default")
+    # A worker that died mid-batch: its claims go back to the queue, first in line.
+    await conn.execute_query(
+        "UPDATE notifications SET state = 'QUEUED' WHERE state = 'SENDING' AND claimed_until < $1", [now]
+    )
+    return await conn.execute_query_dict(
+        """
         WITH due AS (
-            SELECT id FROM notifications
-            WHERE (state = 'QUEUED' AND due_at <= $1) OR (state = 'SENDING' AND claimed_until < $1)
-            ORDER BY CASE kind {order} END, due_at, id
-            LIMIT $2 FOR UPDATE SKIP LOCKED
+            -- a nested loop over the kinds in priority order: the first kinds fill the batch
+            SELECT q.id FROM unnest($4::text[]) AS k(kind)
+            CROSS JOIN LATERAL (
+                SELECT id FROM notifications
+                WHERE state = 'QUEUED' AND kind = k.kind AND due_at <= $1
+                ORDER BY due_at, id
+                LIMIT $2 FOR UPDATE SKIP LOCKED
+            ) q
+            LIMIT $2
+        ), claimed AS (
+            UPDATE notifications n SET state = 'SENDING', claimed_until = $3, attempts = n.attempts + 1
+            WHERE n.id = ANY(ARRAY(SELECT id FROM due))  -- by primary key: a join would read the table
+            RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at
         )
-        UPDATE notifications n SET state = 'SENDING', claimed_until = $3, attempts = n.attempts + 1
-        FROM due WHERE n.id = due.id
-        RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at
+        SELECT * FROM claimed ORDER BY array_position($4, kind), due_at, id  -- the caps go to the first
         """,
-        [now, limit, now + lease],
+        [now, limit, now + lease, list(program.notifications.priority)],
     )
 
 
