@@ -115,9 +115,19 @@ def _with_database(settings: Settings, work, *, pool_max: int = 2, migrate: bool
             await db.disconnect()
 
     try:
-        return asyncio.run(run())
+        return _run_loop(run())
     finally:
         database.stop()
+
+
+def _run_loop(coro):
+    """asyncio.run, on uvloop where installed (uvicorn[standard] brings it, and `serve`
+    runs on it): the worker's pushes cost ~10% less CPU on it (measured, bench/push)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def token(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 # The peer of the several-process pass: raw send_each_async in a process of its own,
 # started, warmed up, then released with the others ("go" on stdin).
 RAW_CHILD = """
-import asyncio, sys, time, warnings
+import asyncio, sys, time, uvloop, warnings
 sys.path.insert(0, {root!r})
 from firebase_admin import messaging
 from notifications.push import SEND_CHUNK, FcmSender
@@ -70,7 +70,7 @@ async def main():
     batches = await asyncio.gather(*(send(messages[i:i + SEND_CHUNK]) for i in range(0, {count}, SEND_CHUNK)))
     print(sum(b.success_count for b in batches), flush=True)
     await sender.close()
-asyncio.run(main())
+uvloop.run(main())  # as `loyalty worker` runs
 """
 
 FAKE = """
@@ -323,4 +323,6 @@ class Cpu:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())  # the loop `loyalty worker` runs on

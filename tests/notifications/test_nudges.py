@@ -140,9 +140,30 @@ async def test_daily_cap_suppresses_with_the_reason_and_priority_decides(fcm, se
         ("CAMPAIGN", "SUPPRESSED", "DAILY_CAP: 2 already sent today"),  # the lowest priority loses
         ("LOCATION", "SENT", None),
     ]
-    assert [m["notification"]["title"] for m in fcm.to("token-mo-1")] == ["BIRTHDAY", "LOCATION"]
+    # sent in one concurrent batch: they may arrive in either order
+    assert sorted(m["notification"]["title"] for m in fcm.to("token-mo-1")) == ["BIRTHDAY", "LOCATION"]
     at(datetime(2030, 3, 2, 12, 0, tzinfo=UTC))  # a new day: the cap starts again
     await notifications.enqueue(mo, kind="CAMPAIGN", title="Next day", body="x", dedupe_key="cap-3", due_at=clock.now())
+    assert (await dispatch_due(PROGRAM, sender)).sent == 1
+
+
+async def test_weekly_cap_counts_seven_days_and_then_lets_go(fcm, sender):
+    """The demo program: 2 a day, 5 in any 7 days."""
+    at(datetime(2030, 3, 4, 12, 0, tzinfo=UTC))
+    zoe = await member("zoe@example.com", token="token-zoe-1")
+    start = clock.now()
+    for day in range(3):
+        at(start + timedelta(days=day))
+        for i in range(2):
+            key = f"week-{day}-{i}"
+            await notifications.enqueue(zoe, kind="CAMPAIGN", title=key, body="x", dedupe_key=key, due_at=clock.now())
+        await dispatch_due(PROGRAM, sender)
+    # days 1 and 2: two each; day 3: the fifth goes, the sixth meets the weekly cap
+    assert [s for _, s, _ in await states(zoe)] == ["SENT"] * 5 + ["SUPPRESSED"]
+    assert (await states(zoe))[-1][2] == "WEEKLY_CAP: 5 already sent in 7 days"
+    assert len(fcm.to("token-zoe-1")) == 5
+    at(start + timedelta(days=7, hours=1))  # the first day's two have left the window
+    await notifications.enqueue(zoe, kind="CAMPAIGN", title="later", body="x", dedupe_key="week-7", due_at=clock.now())
     assert (await dispatch_due(PROGRAM, sender)).sent == 1
 
 
