@@ -15,7 +15,7 @@ from domain.notifications import service as notifications
 from domain.program.config import load
 from domain.rewards import service as rewards
 from domain.wallets import service as wallets
-from notifications.dispatch import dispatch_due
+from notifications.dispatch import claim, dispatch_due
 from notifications.nudges.birthday import queue_birthdays
 from notifications.nudges.expiry import queue_expiry_warnings
 
@@ -165,6 +165,33 @@ async def test_weekly_cap_counts_seven_days_and_then_lets_go(fcm, sender):
     at(start + timedelta(days=7, hours=1))  # the first day's two have left the window
     await notifications.enqueue(zoe, kind="CAMPAIGN", title="later", body="x", dedupe_key="week-7", due_at=clock.now())
     assert (await dispatch_due(PROGRAM, sender)).sent == 1
+
+
+async def test_a_claim_takes_the_highest_priority_first_across_a_backlog():
+    """Older and more numerous campaigns do not hold back a birthday and an expiry
+    warning: the first batch of two holds those, the rest follows by due time."""
+    at(datetime(2030, 3, 5, 12, 0, tzinfo=UTC))
+    now = clock.now()
+    ids = [await member(f"q{i}@example.com") for i in range(5)]
+    for i, m in enumerate(ids[:3]):
+        when = now - timedelta(hours=3 - i)  # campaigns due first
+        await notifications.enqueue(m, kind="CAMPAIGN", title="c", body="x", dedupe_key=f"q-{i}", due_at=when)
+    await notifications.enqueue(ids[3], kind="BIRTHDAY", title="b", body="x", dedupe_key="q-b", due_at=now)
+    await notifications.enqueue(ids[4], kind="EXPIRY", title="e", body="x", dedupe_key="q-e", due_at=now)
+    await notifications.enqueue(
+        ids[0], kind="EXPIRY", title="later", body="x", dedupe_key="q-l", due_at=now + timedelta(hours=1)
+    )
+
+    first = await claim(PROGRAM, clock.now(), 2)
+    assert [(n["kind"], n["member_id"]) for n in first] == [("EXPIRY", ids[4]), ("BIRTHDAY", ids[3])]
+    second = await claim(PROGRAM, clock.now(), 5)  # what is not due yet stays queued
+    assert [(n["kind"], n["member_id"]) for n in second] == [("CAMPAIGN", m) for m in ids[:3]]
+    assert await claim(PROGRAM, clock.now(), 5) == []
+    # a claim whose lease ran out (its worker died) is claimed again, once
+    at(datetime(2030, 3, 5, 12, 3, tzinfo=UTC))
+    again = await claim(PROGRAM, clock.now(), 10)
+    assert sorted(n["member_id"] for n in again) == sorted([ids[4], ids[3], *ids[:3]])
+    assert await claim(PROGRAM, clock.now(), 10) == []
 
 
 async def test_fcm_answers_prune_back_off_and_retry(fcm, sender):
