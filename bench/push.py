@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from domain import db  # noqa: E402
 from domain.program.config import parse  # noqa: E402
 from notifications.dispatch import dispatch_due  # noqa: E402
-from notifications.push import FcmSender, LogSender  # noqa: E402
+from notifications.push import SEND_CHUNK, FcmSender, LogSender  # noqa: E402
 from tests.fake_fcm import service_account  # noqa: E402
 from tests.seed import due_notifications  # noqa: E402
 
@@ -47,30 +47,12 @@ PROGRAM_TEXT = (
 PROGRAM = parse(PROGRAM_TEXT, "bench")
 LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 
-# The peer of the several-process pass: raw send_each_async in a process of its own,
-# started, warmed up, then released with the others ("go" on stdin).
+# The peer of the several-process pass, in a process of its own (see raw_child).
 RAW_CHILD = """
-import asyncio, sys, time, uvloop, warnings
+import sys, uvloop
 sys.path.insert(0, {root!r})
-from firebase_admin import messaging
-from notifications.push import SEND_CHUNK, FcmSender
-warnings.simplefilter("ignore", DeprecationWarning)
-async def main():
-    sender = FcmSender({credentials!r}, endpoint={endpoint!r})
-    gate = asyncio.Semaphore(2)
-    async def send(chunk):
-        async with gate:
-            return await messaging.send_each_async(chunk, app=sender._app)
-    note = messaging.Notification("Hello", "Come back soon")
-    messages = [messaging.Message(token=f"token-raw-{{i}}", notification=note, data={{"kind": "CAMPAIGN"}})
-                for i in range({count})]
-    await send(messages[:SEND_CHUNK])
-    print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    batches = await asyncio.gather(*(send(messages[i:i + SEND_CHUNK]) for i in range(0, {count}, SEND_CHUNK)))
-    print(sum(b.success_count for b in batches), flush=True)
-    await sender.close()
-uvloop.run(main())  # as `loyalty worker` runs
+from bench.push import raw_child
+uvloop.run(raw_child({credentials!r}, {endpoint!r}, {count}))  # the loop `loyalty worker` runs on
 """
 
 FAKE = """
@@ -175,31 +157,14 @@ async def main() -> None:
         await due_notifications(conn, n, "B")
         tokens = [r["fcm_token"] for r in await conn.fetch("SELECT fcm_token FROM devices")]
 
-        # Peer: firebase-admin's send_each_async, 500 at a time, the same concurrency, no database.
+        # Peer: firebase-admin's send_each_async alone, no database.
         sender = FcmSender(credentials, endpoint=endpoint)
-        from firebase_admin import messaging
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            messages = [
-                messaging.Message(
-                    token=t, notification=messaging.Notification("Hello", "Come back soon"), data={"kind": "CAMPAIGN"}
-                )
-                for t in tokens
-            ]
-        from notifications.push import SEND_CHUNK
-
-        gate = asyncio.Semaphore(2)  # what FcmSender uses
-
-        async def raw(chunk):
-            async with gate:
-                return await messaging.send_each_async(chunk, app=sender._app)
-
-        await raw(messages[:SEND_CHUNK])  # warm up: the OAuth token and the first connections
+        peer = RawPeer(sender)
+        messages = RawPeer.messages(tokens)
+        await peer.send(messages[:SEND_CHUNK])  # warm up: the OAuth token and the first connections
         cpu = Cpu(fake.pid)
-        batches = await asyncio.gather(*(raw(messages[i : i + SEND_CHUNK]) for i in range(0, n, SEND_CHUNK)))
+        raw_ok = await peer.send(messages)
         raw_seconds, raw_cpu, raw_fake_cpu = cpu.lap()
-        raw_ok = sum(b.success_count for b in batches)
 
         result = await dispatch_due(PROGRAM, sender, batch=2000)
         ours_seconds, ours_cpu, ours_fake_cpu = cpu.lap()
@@ -305,7 +270,48 @@ async def _processes(k: int, n: int, conn, creds: dict, folder: Path, credential
     for p in peers:
         await p.wait()
     assert sum(accepted) == k * (n // k), accepted
-    return worker_seconds, peer_seconds
+    return worker_seconds, peer_seconds * n / sum(accepted)  # as if n, when k does not divide it
+
+
+class RawPeer:
+    """firebase-admin's send_each_async and nothing else: the same chunks as FcmSender,
+    under FcmSender's own concurrency gate."""
+
+    def __init__(self, sender: FcmSender) -> None:
+        self.sender = sender
+
+    @staticmethod
+    def messages(tokens) -> list:
+        from firebase_admin import messaging
+
+        note = messaging.Notification("Hello", "Come back soon")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return [messaging.Message(token=t, notification=note, data={"kind": "CAMPAIGN"}) for t in tokens]
+
+    async def send(self, messages: list) -> int:
+        """Send them all; how many FCM accepted."""
+        from firebase_admin import messaging
+
+        async def chunk(part):
+            async with self.sender._gate:
+                return await messaging.send_each_async(part, app=self.sender._app)
+
+        chunks = [messages[i : i + SEND_CHUNK] for i in range(0, len(messages), SEND_CHUNK)]
+        return sum(b.success_count for b in await asyncio.gather(*(chunk(c) for c in chunks)))
+
+
+async def raw_child(credentials: str, endpoint: str, count: int) -> None:
+    """One raw peer of the several-process pass: warmed up, then released with the
+    others by "go" on stdin; prints how many were accepted."""
+    sender = FcmSender(Path(credentials), endpoint=endpoint)
+    peer = RawPeer(sender)
+    messages = RawPeer.messages(f"token-raw-{i}" for i in range(count))
+    await peer.send(messages[:SEND_CHUNK])
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    print(await peer.send(messages), flush=True)
+    await sender.close()
 
 
 class Cpu:
