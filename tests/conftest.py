@@ -156,6 +156,21 @@ async def enroll(gql: GraphQL, tokens: Tokens, email: str, **extra) -> dict:
     return payload["member"]
 
 
+class Member:
+    """An enrolled member as the tests hold one: global id, number, uuid and access token."""
+
+    def __init__(self, data: dict, token: str) -> None:
+        self.id = data["id"]
+        self.number = data["memberNumber"]
+        self.uuid = member_uuid(data["id"])
+        self.token = token
+
+
+async def enrolled(gql: GraphQL, tokens: Tokens, email: str, **extra) -> Member:
+    data = await enroll(gql, tokens, email, **extra)
+    return Member(data, tokens.member(member_uuid(data["id"])))
+
+
 def member_uuid(global_id: str) -> uuid.UUID:
     from api.relay import uuid_of
 
@@ -175,6 +190,62 @@ async def count(database: db.Database, table: str) -> int:
 
 
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
+OPERATIONS_DIR = Path(os.environ.get("LOYALTY_CONTRACT_DIR", CONTRACT)) / "operations"
+
+
+def contract_documents() -> dict[str, tuple[Path, str]]:
+    """Operation name -> (file, the operation's text with the fragments it uses)."""
+    from graphql import parse
+    from graphql.language import FragmentDefinitionNode, OperationDefinitionNode
+
+    out = {}
+    for path in sorted(OPERATIONS_DIR.glob("*.graphql")):
+        text = path.read_text()
+        doc = parse(text)
+        fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+        for definition in doc.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                body = text[definition.loc.start : definition.loc.end]
+                used = [text[f.loc.start : f.loc.end] for name, f in fragments.items() if f"...{name}" in body]
+                out[definition.name.value] = (path, "\n".join([body, *used]))
+    return out
+
+
+# The contract's documents, each with the fragments it uses, as the clients send them.
+OPS = {name: text for name, (_, text) in contract_documents().items()}
+WELCOME = 100  # the demo program's welcome bonus
+
+
+async def purchase(gql: GraphQL, tokens: Tokens, member, receipt: str, amount: str, **extra) -> dict:
+    """A store purchase recorded at the till; `member` is a global id or has one as `.id`."""
+    variables = {
+        "memberId": getattr(member, "id", member),
+        "externalId": receipt,
+        "amount": amount,
+        "currency": "EUR",
+        "channel": "STORE",
+        "storeId": "paris-1",
+        **extra,
+    }
+    result = await gql(OPS["RecordPurchase"], variables, token=tokens.staff())
+    return result["data"]["recordPurchase"]
+
+
+async def ledger_sums(database: db.Database, member_id: uuid.UUID) -> tuple[int, int, int]:
+    """(wallet balance, sum of entries, sum of lot remainders) of a member's points wallet."""
+    conn = await db.raw_connection(database.credentials)
+    try:
+        row = await conn.fetchrow(
+            """SELECT w.balance,
+                      (SELECT COALESCE(SUM(amount), 0) FROM ledger_entries e WHERE e.wallet_id = w.id) AS entries,
+                      (SELECT COALESCE(SUM(remaining), 0) FROM lots l WHERE l.wallet_id = w.id
+                        AND l.state = 'AVAILABLE') AS lots
+               FROM wallets w WHERE w.member_id = $1 AND w.kind = 'POINTS'""",
+            member_id,
+        )
+    finally:
+        await conn.close()
+    return int(row["balance"]), int(row["entries"]), int(row["lots"])
 
 
 @pytest.fixture(scope="session")
@@ -238,3 +309,22 @@ class Socket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def until_live(app, member, count: int = 1) -> None:
+    """Until the member's (`.uuid`) subscriptions are live: a change committed before that
+    would be history to a subscription without `after`, not an update."""
+    import asyncio
+
+    broker = app.state.services.broker
+    for _ in range(500):
+        if broker.live_count(member.uuid) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the subscription never went live")
+
+
+async def next_update(sock: Socket, timeout: float = 1.0) -> dict:
+    message = await sock.receive(timeout)
+    assert message["type"] == "next", message
+    return message["payload"]["data"]

@@ -7,8 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from domain import clock
-from tests.api.test_ledger import ledger_sums, purchase
-from tests.conftest import enroll, error_codes, member_uuid
+from tests.conftest import enroll, error_codes, ledger_sums, member_uuid, purchase
 
 ME = "{ me { referralCode wallets { balance } } }"
 ACTIVITY = """mutation($m: ID!, $a: Activity!, $r: String!) { recordActivity(input: {memberId: $m, activity: $a,

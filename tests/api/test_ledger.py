@@ -8,60 +8,23 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import count, enroll, error_codes, member_uuid
-from tests.contract.test_operations import DOCUMENTS
-
-# The contract's documents, each with the fragments it uses.
-OPS = {name: text for name, (_, text) in DOCUMENTS.items()}
-
-WELCOME = 100  # the demo program's welcome bonus
-
-
-async def ledger_sums(database, member_id) -> tuple[int, int, int]:
-    """(wallet balance, sum of entries, sum of lot remainders) of a member's points wallet."""
-    from domain import db
-
-    conn = await db.raw_connection(database.credentials)
-    try:
-        row = await conn.fetchrow(
-            """SELECT w.balance,
-                      (SELECT COALESCE(SUM(amount), 0) FROM ledger_entries e WHERE e.wallet_id = w.id) AS entries,
-                      (SELECT COALESCE(SUM(remaining), 0) FROM lots l WHERE l.wallet_id = w.id
-                        AND l.state = 'AVAILABLE') AS lots
-               FROM wallets w WHERE w.member_id = $1 AND w.kind = 'POINTS'""",
-            member_id,
-        )
-    finally:
-        await conn.close()
-    return int(row["balance"]), int(row["entries"]), int(row["lots"])
-
-
-class Member:
-    def __init__(self, data: dict, token: str) -> None:
-        self.id = data["id"]
-        self.number = data["memberNumber"]
-        self.token = token
-        self.uuid = member_uuid(data["id"])
+from tests.conftest import (
+    OPS,
+    WELCOME,
+    Member,
+    count,
+    enroll,
+    enrolled,
+    error_codes,
+    ledger_sums,
+    member_uuid,
+    purchase,
+)
 
 
 @pytest.fixture
 async def ana(gql, tokens) -> Member:
-    data = await enroll(gql, tokens, "ana@example.com", displayName="Ana")
-    return Member(data, tokens.member(member_uuid(data["id"])))
-
-
-async def purchase(gql, tokens, member: Member | str, receipt: str, amount: str, **extra) -> dict:
-    variables = {
-        "memberId": member.id if isinstance(member, Member) else member,
-        "externalId": receipt,
-        "amount": amount,
-        "currency": "EUR",
-        "channel": "STORE",
-        "storeId": "paris-1",
-        **extra,
-    }
-    result = await gql(OPS["RecordPurchase"], variables, token=tokens.staff())
-    return result["data"]["recordPurchase"]
+    return await enrolled(gql, tokens, "ana@example.com", displayName="Ana")
 
 
 async def me(gql, member: Member) -> dict:

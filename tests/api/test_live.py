@@ -13,8 +13,7 @@ from tortoise.transactions import in_transaction
 from api.live import LISTENER_NAME
 from domain import clock, db
 from domain.wallets import ledger
-from tests.api.test_ledger import OPS, purchase
-from tests.conftest import Socket, enroll, member_uuid
+from tests.conftest import OPS, Member, Socket, enrolled, next_update, purchase, until_live
 
 WITH_CURSOR = """
 subscription($after: String) {
@@ -22,32 +21,9 @@ subscription($after: String) {
 }"""
 
 
-class Member:
-    def __init__(self, data: dict, token: str) -> None:
-        self.id, self.token, self.uuid = data["id"], token, member_uuid(data["id"])
-
-
 @pytest.fixture
 async def ana(gql, tokens) -> Member:
-    data = await enroll(gql, tokens, "ana@example.com")
-    return Member(data, tokens.member(member_uuid(data["id"])))
-
-
-async def until_live(app, member: Member, count: int = 1) -> None:
-    """Until the member's subscriptions are live: a change committed before that would be
-    history to a subscription without `after`, not an update."""
-    broker = app.state.services.broker
-    for _ in range(500):
-        if broker.live_count(member.uuid) >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the subscription never went live")
-
-
-async def next_update(sock: Socket, timeout: float = 1.0) -> dict:
-    message = await sock.receive(timeout)
-    assert message["type"] == "next", message
-    return message["payload"]["data"]
+    return await enrolled(gql, tokens, "ana@example.com")
 
 
 async def test_a_purchase_reaches_the_subscribed_app(live_server, app, gql, tokens, ana):
@@ -106,8 +82,7 @@ async def test_a_rolled_back_change_delivers_nothing(live_server, app, gql, toke
 
 
 async def test_members_never_see_each_others_updates(live_server, app, gql, tokens, ana):
-    bo_data = await enroll(gql, tokens, "bo@example.com")
-    bo = Member(bo_data, tokens.member(member_uuid(bo_data["id"])))
+    bo = await enrolled(gql, tokens, "bo@example.com")
     sock = await Socket.open(live_server, ana.token)
     await sock.subscribe(OPS["WalletUpdated"])
     await until_live(app, ana)

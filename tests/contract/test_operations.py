@@ -4,17 +4,11 @@ are expected to fail until then (strict: once one validates, move it to REQUIRED
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from graphql import parse, validate
-from graphql.language import FragmentDefinitionNode, OperationDefinitionNode
 
 from api.schema import build_schema
-from tests.conftest import CONTRACT
-
-OPERATIONS_DIR = Path(os.environ.get("LOYALTY_CONTRACT_DIR", CONTRACT)) / "operations"
+from tests.conftest import OPERATIONS_DIR, contract_documents
 
 # Operations whose every field exists by now; this set only grows.
 REQUIRED = {
@@ -43,22 +37,7 @@ REQUIRED = {
 }
 
 
-def _documents() -> dict[str, tuple[Path, str]]:
-    """Operation name -> (file, the operation's text with the fragments it uses)."""
-    out = {}
-    for path in sorted(OPERATIONS_DIR.glob("*.graphql")):
-        text = path.read_text()
-        doc = parse(text)
-        fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-        for definition in doc.definitions:
-            if isinstance(definition, OperationDefinitionNode):
-                body = text[definition.loc.start : definition.loc.end]
-                used = [text[f.loc.start : f.loc.end] for name, f in fragments.items() if f"...{name}" in body]
-                out[definition.name.value] = (path, "\n".join([body, *used]))
-    return out
-
-
-DOCUMENTS = _documents()
+DOCUMENTS = contract_documents()
 SCHEMA = build_schema()._schema
 
 
