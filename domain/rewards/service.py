@@ -111,6 +111,11 @@ async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID
                 raise IdempotencyConflict("This idempotencyKey was used for another reward.", field="idempotencyKey")
             return Redemption(done, wallet)
         reward = await Reward.get_or_none(id=reward_id).using_db(conn)
+        if reward is not None and reward.stock is not None:
+            # Limited stock: hold the reward's row, so the stock checked below is the stock
+            # we take from, and the losers of a race for the last item are told OUT_OF_STOCK
+            # (never a constraint violation). Unlimited rewards are not serialised.
+            reward = await Reward.filter(id=reward_id).using_db(conn).select_for_update().first()
         member = (await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id]))[0]
         if reward is None or not reward.active or reward.min_tier_rank > current_tier(program, member["tier_key"]).rank:
             raise NotFound("No reward with this id.", field="rewardId")
@@ -121,12 +126,7 @@ async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID
                 f"{reward.name} costs {reward.points_cost} points; you have {wallet.balance}.", field="rewardId"
             )
         if reward.stock is not None:
-            # Atomic: concurrent redemptions of the last item cannot both succeed.
-            taken = await conn.execute_query_dict(
-                "UPDATE rewards SET stock = stock - 1 WHERE id = $1 AND stock > 0 RETURNING stock", [reward.id]
-            )
-            if not taken:
-                raise OutOfStock(f"{reward.name} is out of stock.", field="rewardId")
+            await conn.execute_query("UPDATE rewards SET stock = stock - 1 WHERE id = $1", [reward.id])  # held above
         entry = await ledger.debit(
             conn,
             wallet,
@@ -151,7 +151,8 @@ async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID
 
 
 async def redeem_coupon(code: str, staff: str) -> Coupon:
-    """The till accepts a coupon once: ALREADY_REDEEMED after, EXPIRED when late."""
+    """The till accepts a coupon once: ALREADY_REDEEMED after, EXPIRED when late. A coupon
+    is good while now < expires_at; the instant expires_at itself is already too late."""
     normalised = code.strip().upper()
     if not 1 <= len(normalised) <= 20:
         raise InvalidInput("This is not a coupon code.", field="code")
