@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from domain import clock, db
-from tests.conftest import OPS, WELCOME, GraphQL, count, enroll, ledger_sums, member_uuid
+from tests.conftest import OPS, WELCOME, GraphQL, Member, count, enrolled, ledger_sums
 
 
 async def create_reward(gql, tokens, name: str, cost: int, stock: int | None) -> str:
@@ -33,25 +33,23 @@ def codes(payload: dict) -> list[str]:
 
 
 @pytest.fixture
-async def ana(gql, tokens) -> tuple[str, object]:
-    """A member with the welcome bonus and nothing else: (token, member uuid)."""
-    data = await enroll(gql, tokens, "ana@example.com")
-    return tokens.member(member_uuid(data["id"])), member_uuid(data["id"])
+async def ana(gql, tokens) -> Member:
+    """A member with the welcome bonus and nothing else."""
+    return await enrolled(gql, tokens, "ana@example.com")
 
 
 async def test_a_reward_costing_exactly_the_balance_is_redeemed(gql, tokens, database, ana):
-    token, ana_id = ana
     short = await create_reward(gql, tokens, "Mug", WELCOME + 1, None)
     exact = await create_reward(gql, tokens, "Cup", WELCOME, None)
 
-    refused = await redeem(gql, token, short, "one-more")  # one point short: the other side of the edge
+    refused = await redeem(gql, ana.token, short, "one-more")  # one point short: the other side of the edge
     assert codes(refused) == ["INSUFFICIENT_POINTS"] and refused["coupon"] is None
-    assert await ledger_sums(database, ana_id) == (WELCOME,) * 3
+    assert await ledger_sums(database, ana.uuid) == (WELCOME,) * 3
 
-    done = await redeem(gql, token, exact, "all-of-it")
+    done = await redeem(gql, ana.token, exact, "all-of-it")
     assert codes(done) == [] and done["coupon"]["code"]
     assert Decimal(done["wallet"]["balance"]) == 0
-    assert await ledger_sums(database, ana_id) == (0, 0, 0)  # balance, entries and lots agree
+    assert await ledger_sums(database, ana.uuid) == (0, 0, 0)  # balance, entries and lots agree
     assert await count(database, "coupons") == 1
 
 
@@ -62,11 +60,11 @@ async def test_five_members_race_for_the_last_item_one_wins_four_are_told_out_of
     transaction holds the reward's row until all five wait on it, so that they really
     meet at the last item rather than one after the other."""
     reward_id = await create_reward(gql, tokens, "Last scarf", 50, 1)
-    members = [await enroll(gql, tokens, f"racer{i}@example.com") for i in range(5)]
+    members = [await enrolled(gql, tokens, f"racer{i}@example.com") for i in range(5)]
 
-    async def attempt(i: int, member: dict) -> dict:
+    async def attempt(i: int, member: Member) -> dict:
         async with httpx.AsyncClient(base_url=f"http://{live_server}", timeout=30) as own:
-            return await redeem(GraphQL(own), tokens.member(member_uuid(member["id"])), reward_id, f"race-{i}")
+            return await redeem(GraphQL(own), member.token, reward_id, f"race-{i}")
 
     holder = await db.raw_connection(database.credentials)
     watcher = await db.raw_connection(database.credentials)  # outside the transaction: fresh statistics
@@ -80,7 +78,7 @@ async def test_five_members_race_for_the_last_item_one_wins_four_are_told_out_of
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND cardinality(pg_blocking_pids(pid)) > 0"
             )
-            if waiting == len(members):
+            if waiting >= len(members):
                 break
             await asyncio.sleep(0.05)
         else:
@@ -98,13 +96,13 @@ async def test_five_members_race_for_the_last_item_one_wins_four_are_told_out_of
     assert await count(database, "coupons") == 1
     for i, member in enumerate(members):
         spent = 50 if i in winners else 0  # the losers' points are untouched
-        assert await ledger_sums(database, member_uuid(member["id"])) == (WELCOME - spent,) * 3
+        assert await ledger_sums(database, member.uuid) == (WELCOME - spent,) * 3
 
 
-async def coupon(gql, tokens, token: str, key: str) -> tuple[str, datetime]:
+async def coupon(gql, tokens, member: Member, key: str) -> tuple[str, datetime]:
     """A fresh coupon for a 10-point reward: (code, expiresAt)."""
     reward_id = await create_reward(gql, tokens, f"Tea {key}", 10, None)
-    issued = (await redeem(gql, token, reward_id, key))["coupon"]
+    issued = (await redeem(gql, member.token, reward_id, key))["coupon"]
     return issued["code"], datetime.fromisoformat(issued["expiresAt"])
 
 
@@ -121,8 +119,7 @@ async def redeemed_at(database, code: str) -> datetime | None:
 
 
 async def test_a_coupon_the_day_after_it_expired_is_refused_and_stays_unused(gql, tokens, database, ana):
-    token, _ = ana
-    code, expires_at = await coupon(gql, tokens, token, "late")
+    code, expires_at = await coupon(gql, tokens, ana, "late")
     assert expires_at - clock.now() > timedelta(days=29)  # the demo default: valid 30 days
     clock.advance(expires_at - clock.now() + timedelta(days=1))
     late = await at_the_till(gql, tokens, code)
@@ -135,9 +132,8 @@ async def test_a_coupon_is_valid_until_its_expiry_instant_which_itself_is_too_la
 ):
     """The rule: a coupon is good while now < expiresAt; at expiresAt it is EXPIRED.
     The running clock cannot land on one microsecond, so it is held still here."""
-    token, _ = ana
-    first, first_expiry = await coupon(gql, tokens, token, "edge-1")
-    second, second_expiry = await coupon(gql, tokens, token, "edge-2")
+    first, first_expiry = await coupon(gql, tokens, ana, "edge-1")
+    second, second_expiry = await coupon(gql, tokens, ana, "edge-2")
 
     monkeypatch.setattr(clock, "now", lambda: first_expiry - timedelta(microseconds=1))
     last_moment = await at_the_till(gql, tokens, first)
