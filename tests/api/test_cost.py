@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from graphql import parse
 
-from api.cost import DocumentCache, price
+from api.cost import MAX_OVERLAP, DocumentCache, price
 from api.schema import build_schema
 from domain.identity.tokens import Role
 from tests.conftest import enroll, error_codes, member_uuid
@@ -62,6 +62,28 @@ async def test_the_validation_bomb_is_refused_by_price_and_not_cached(app, gql):
 async def test_repeated_identical_fields_count_for_every_caller(gql, tokens, ana, role):
     token = ana["token"] if role is Role.MEMBER else tokens.staff()
     _too_complex(await gql(BOMB, token=token))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param("{ " + "me { id } " * 17 + "}", id="17 identical fields"),
+        pytest.param("fragment F on Member { id } { me { " + "...F " * 25 + "} }", id="a fragment spread 25 times"),
+        pytest.param(
+            " ".join(f"fragment F{i} on Member {{ id email }}" for i in range(17))
+            + " { me { "
+            + " ".join(f"...F{i}" for i in range(17))
+            + " } }",
+            id="17 fragments asking for the same fields",
+        ),
+    ],
+)
+async def test_same_named_fields_are_capped_for_everyone(gql, tokens, ana, document):
+    """Cheap to run (they merge), but the validator compares every pair: a staff token's
+    high ceiling does not lift this cap. A field asked for twice, as documents do, runs."""
+    _too_complex(await gql(document, token=tokens.staff()))
+    twice = await gql("fragment F on Member { id email } { me { id ...F } me { email } }", token=ana["token"])
+    assert twice == {"data": {"me": {"id": ana["id"], "email": "ana@example.com"}}}
 
 
 async def test_aliased_pages_multiply_and_are_refused(gql, tokens, ana, database):
@@ -125,4 +147,5 @@ def test_every_client_document_fits_under_its_ceiling_at_the_largest_page(settin
         role, settings.cost_limit_marketer
     )
     variables = {"first": 100}
-    assert price(build_schema()._schema, parse(text), variables) <= ceiling
+    priced = price(build_schema()._schema, parse(text), variables)
+    assert priced.cost <= ceiling and priced.overlap <= MAX_OVERLAP
