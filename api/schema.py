@@ -182,8 +182,7 @@ class LoyaltySchema(strawberry.Schema):
             log.debug("client error: %s", error.message)
 
 
-# Built once: the validation cache is keyed on the rule classes, and the limiters
-# would make new classes per request, so nothing would ever be a cache hit.
+# Built once: the limiters make a new rule class at each call.
 GUARD_RULES = [depth_rule(MAX_DEPTH, None), alias_rule(MAX_ALIASES)]
 PRODUCTION_RULES = [*GUARD_RULES, NoSchemaIntrospectionCustomRule]
 
