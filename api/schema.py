@@ -163,7 +163,8 @@ def _said_only_what_was_sent(message: str, execution_context: ExecutionContext |
     message = SUGGESTION.sub("", message)
     sent = ""
     if execution_context is not None:
-        sent = (execution_context.query or "") + json.dumps(execution_context.variables or {}, default=str)
+        variables = json.dumps(execution_context.variables or {}, default=str, ensure_ascii=False)
+        sent = (execution_context.query or "") + variables
     return QUOTED.sub(lambda m: m.group(0) if m.group(1) in sent else "'…'", message)
 
 

@@ -24,6 +24,7 @@ CASES = {
         ["STORE", "Channel"],
     ),
     "a wrong enum variable": (PURCHASE, {"c": "STOR"}, "STOR", ["STORE", "ONLINE"]),
+    "a wrong non-ASCII enum variable": (PURCHASE, {"c": "STÖR"}, "STÖR", ["STORE"]),
     "a misspelt type": ("query($c: Chanel!) { __typename }", {}, "Chanel", ["Channel"]),
     "a field on the wrong type": ("{ me { balance } }", {}, "balance", ["Member", "wallets"]),
 }
@@ -34,7 +35,7 @@ async def test_production_errors_name_only_what_the_client_sent(production, name
     document, variables, sent, hidden = CASES[name]
     result = (await production.post("/graphql", json={"query": document, "variables": variables})).json()
     assert result.get("data") is None and result["errors"], result
-    text = json.dumps(result["errors"])
+    text = json.dumps(result["errors"], ensure_ascii=False)
     assert sent in text  # the client is told what was wrong with what it sent
     assert "Did you mean" not in text
     for name_not_sent in hidden:
