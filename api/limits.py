@@ -1,9 +1,10 @@
 """Rate limits: the operations worth abusing (sign-in, refresh, card look-ups, purchases,
 locations) and all traffic without a token, counted per client address and per token.
 
-The counting is the `limits` package's moving window, in this process's memory by
-default; LOYALTY_RATE_STORAGE names a shared store (redis://…) when several processes
-serve the same clients. Over a limit: HTTP 429 with Retry-After, and a GraphQL error
+The counting is the `limits` package's sliding window counter (constant memory per
+key, where a moving window keeps every hit), in this process's memory by default;
+LOYALTY_RATE_STORAGE names a shared store (redis://…) when several processes serve
+the same clients. Over a limit: HTTP 429 with Retry-After, and a GraphQL error
 with `extensions.code = "RATE_LIMITED"` (the same error over a WebSocket).
 """
 
@@ -26,7 +27,7 @@ from graphql import (
     get_operation_ast,
 )
 from limits import RateLimitItem, parse_many
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import ConfigurationError as StorageError
 from limits.storage import storage_from_string
 from strawberry.extensions import SchemaExtension
@@ -50,7 +51,7 @@ class RateLimits:
             storage = storage_from_string(f"async+{settings.rate_storage}")
         except (ValueError, StorageError) as exc:
             raise ConfigurationError(f"LOYALTY_RATE_*: {exc}") from None
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def spend(self, items: list[RateLimitItem], scope: str, callers: list[str], cost: int) -> int | None:
         """Count `cost` hits for each caller; the seconds to wait when one is over."""

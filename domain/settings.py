@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     rate_sign_in: str = "60/minute;1000/hour"
     rate_refresh: str = "60/minute;1000/hour"
     rate_member_by_card: str = "600/minute"
-    rate_record_purchase: str = "6000/minute"
+    rate_record_purchase: str = "60000/minute"
     rate_report_location: str = "120/minute"
     # Every operation sent without a valid token, per client address.
     rate_anonymous: str = "600/minute"
