@@ -80,8 +80,11 @@ async def test_a_signed_out_session_closes_the_socket_at_its_next_operation(live
     assert me["data"]["me"]["displayName"] is None  # the profile was not changed
 
     # a new socket with the signed-out session's token is refused at connection_init
-    with pytest.raises((AssertionError, websockets.ConnectionClosed)):
-        await Socket.open(live_server, session["accessToken"])
+    again = await Socket.open(live_server, None, init=False)
+    await again.ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {session['accessToken']}"}})
+    )
+    assert await _closed_with(again) == 4403
 
 
 @pytest.mark.usefixtures("emulator")
