@@ -25,9 +25,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 
 from api.context import Context
+from api.deadlines import uvicorn_options
 from api.live import Broker
 from api.schema import build_schema
 from api.services import Services
+from api.sockets import GuardedTransportWS, authorised
 from domain import db
 from domain.program.config import Program
 from domain.program.config import load as load_program
@@ -43,6 +45,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class GraphQLView(GraphQL):
+    graphql_transport_ws_handler_class = GuardedTransportWS
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
@@ -53,21 +57,26 @@ class GraphQLView(GraphQL):
             authorization=request.headers.get("authorization"),
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
             websocket=request if isinstance(request, WebSocket) else None,
+            client=request.client.host if request.client else None,
+            response=None if isinstance(request, WebSocket) else response,
         )
 
     async def on_ws_connect(self, context: Context) -> None:
         # The token travels in connection_init; without a valid one the socket is
         # closed (4403) before any subscription can start.
-        if context.principal() is None:
+        if not await authorised(context):
             raise ConnectionRejectionError()
 
 
 class EdgeGuard:
     """Tags each request with an id (X-Request-Id) and refuses oversized ones
-    before anything parses them."""
+    before anything parses them, and bodies that do not arrive within the deadline."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, body_timeout: float = Settings.model_fields["body_timeout_seconds"].default
+    ) -> None:
         self.app = app
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -84,14 +93,20 @@ class EdgeGuard:
             return await _refuse(send, 414, f"The query string exceeds {MAX_QUERY_STRING_BYTES} bytes.", request_id)
         body = b""
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                return await _refuse(send, 413, f"The request body exceeds {MAX_BODY_BYTES} bytes.", request_id)
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    more = message.get("more_body", False)
+                    if len(body) > MAX_BODY_BYTES:
+                        message = f"The request body exceeds {MAX_BODY_BYTES} bytes."
+                        return await _refuse(send, 413, message, request_id)
+        except TimeoutError:
+            message = f"The request body did not arrive within {self.body_timeout:g} s."
+            return await _refuse(send, 408, message, request_id, code="REQUEST_TIMEOUT")
 
         delivered = False
 
@@ -111,8 +126,8 @@ class EdgeGuard:
         await self.app(scope, replay, tag)
 
 
-async def _refuse(send: Send, status: int, message: str, request_id: str) -> None:
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": "REQUEST_TOO_LARGE"}}]})
+async def _refuse(send: Send, status: int, message: str, request_id: str, code: str = "REQUEST_TOO_LARGE") -> None:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
     await send(
         {
             "type": "http.response.start",
@@ -213,12 +228,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
-    app.add_middleware(EdgeGuard)
+    app.state.schema = graphql.schema
+    app.add_middleware(EdgeGuard, body_timeout=settings.body_timeout_seconds)
     return app
 
 
 def app_from_environment() -> Starlette:
     """For `loyalty serve --workers N`: each worker process builds its app from LOYALTY_*."""
     settings = Settings()
+    uvicorn_options(settings)  # this worker's header deadline
     database = db.open_database(settings.database_url, settings.home)
     return create_app(settings, database=database, worker=settings.serve_worker)

@@ -28,6 +28,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.deadlines import uvicorn_options
     from domain.program.config import load
 
     started = time.monotonic()
@@ -44,6 +45,7 @@ def serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         proxy_headers=settings.production,
         server_header=False,
+        **uvicorn_options(settings),  # the header deadline and the connection cap
     )
     try:
         if args.no_worker:

@@ -21,6 +21,10 @@ class Context:
     # Over WebSocket: the graphql-transport-ws connection_init payload, and the socket.
     connection_params: dict | None = None
     websocket: Any = None
+    # The client's address (rate limits count per address), and over HTTP the response
+    # whose status and headers the rate limits set (429, Retry-After).
+    client: str | None = None
+    response: Any = None
     _loaders: Loaders | None = field(default=None, init=False)
     _principal: Principal | None = field(default=None, init=False)
     _auth_error: str | None = field(default=None, init=False)

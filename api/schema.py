@@ -3,20 +3,24 @@ every request passes (depth, aliases, tokens, error masking, caches)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid
 
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext, Info
 
 from api.auth import IsSignedIn
+from api.cost import DocumentCache, PriceBeforeValidating
 from api.errors import MaskUnexpectedErrors
 from api.identity.mutations import IdentityMutation
+from api.limits import RateLimit
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
@@ -147,34 +151,61 @@ class Subscription(WalletsSubscription):
     pass
 
 
+# graphql-core ends validation and coercion messages with the names it guessed the
+# client meant ("Did you mean 'members'?", "… the enum value 'STORE'?"), and quotes
+# the schema's names ("on type 'Query'", "in 'Channel' enum").
+SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
+QUOTED = re.compile(r"'([^'\s]{1,100})'")
+
+
+def _said_only_what_was_sent(message: str, execution_context: ExecutionContext | None) -> str:
+    """The message without suggestions, and without any quoted name the client did not send."""
+    message = SUGGESTION.sub("", message)
+    sent = ""
+    if execution_context is not None:
+        variables = json.dumps(execution_context.variables or {}, default=str, ensure_ascii=False)
+        sent = (execution_context.query or "") + variables
+    return QUOTED.sub(lambda m: m.group(0) if m.group(1) in sent else "'…'", message)
+
+
 class LoyaltySchema(strawberry.Schema):
+    # In production no message names a type, field or value the client did not send.
+    hide_suggestions = False
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Every error list passes here once, before it is formatted: over HTTP and
+        # WebSocket, from parsing, validation, coercion and execution alike.
         # Unexpected errors are logged (with the request id) where they are masked;
         # the rest are the client's mistakes, not ours.
         for error in errors:
+            if self.hide_suggestions:
+                error.message = _said_only_what_was_sent(error.message, execution_context)
             log.debug("client error: %s", error.message)
 
 
-# Built once: the validation cache is keyed on the rule classes, and the limiters
-# would make new classes per request, so nothing would ever be a cache hit.
+# Built once: the limiters make a new rule class at each call.
 GUARD_RULES = [depth_rule(MAX_DEPTH, None), alias_rule(MAX_ALIASES)]
 PRODUCTION_RULES = [*GUARD_RULES, NoSchemaIntrospectionCustomRule]
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     rules = PRODUCTION_RULES if production else GUARD_RULES
-    return LoyaltySchema(
+    documents = DocumentCache()  # one per schema: the production rules validate differently
+    schema = LoyaltySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            RateLimit,
             lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            lambda: PriceBeforeValidating(documents),
             MaskUnexpectedErrors,
         ],
     )
+    schema.hide_suggestions = production
+    schema.documents = documents
+    return schema
 
 
 def sdl() -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api.firebase import FirebaseVerifier
+from api.limits import RateLimits
 from api.live import Broker
 from domain.identity.tokens import TokenIssuer
 from domain.program.config import Program
@@ -19,6 +20,7 @@ class Services:
     tokens: TokenIssuer
     signing_key: bytes
     firebase: FirebaseVerifier
+    rate_limits: RateLimits
     broker: Broker | None = None
     ready: bool = False
 
@@ -35,4 +37,5 @@ class Services:
             tokens=TokenIssuer(key, timedelta(seconds=settings.access_token_ttl_seconds)),
             signing_key=key,
             firebase=FirebaseVerifier(settings),
+            rate_limits=RateLimits(settings),
         )

@@ -39,6 +39,31 @@ class Settings(BaseSettings):
     # `loyalty serve` runs the worker in each API process unless --no-worker.
     serve_worker: bool = True
 
+    # -- limits at the edge (README, "Limits") --
+    # The most a document may cost (fields, each multiplied by the page sizes above it,
+    # plus the pairs of same-named fields the validator compares), per caller.
+    cost_limit_anonymous: int = Field(default=500, ge=1)
+    cost_limit_member: int = Field(default=5_000, ge=1)
+    cost_limit_staff: int = Field(default=20_000, ge=1)
+    cost_limit_marketer: int = Field(default=20_000, ge=1)
+    # Rate limits in the `limits` notation ("30/minute;500/hour"), each counted per client
+    # address and per token. Generous by default: a till server or a mall's NAT sends a lot.
+    rate_sign_in: str = "60/minute;1000/hour"
+    rate_refresh: str = "60/minute;1000/hour"
+    rate_member_by_card: str = "600/minute"
+    rate_record_purchase: str = "60000/minute"
+    rate_report_location: str = "120/minute"
+    # Every operation sent without a valid token, per client address.
+    rate_anonymous: str = "600/minute"
+    # Where the counters live: memory:// (this process) or a shared store for several
+    # processes, e.g. redis://host:6379 (see the `limits` package's storage URIs).
+    rate_storage: str = "memory://"
+    # Slow clients: the request head must arrive within this, the body within that.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Connections (and WebSockets) one process holds at most; past it, new ones get 503.
+    max_connections: int = Field(default=10_000, ge=1)
+
     @property
     def production(self) -> bool:
         return self.env == "production"

@@ -87,8 +87,9 @@ async def _member_for(program: Program, identity: FirebaseIdentity) -> Member:
 async def sign_in(program: Program, identity: FirebaseIdentity, issuer: TokenIssuer, refresh_ttl: timedelta) -> Session:
     """Sign a member in, enrolling them on their first sign-in."""
     member = await _member_for(program, identity)
-    refresh_token = await _new_refresh_token(member.id, uuid.uuid4(), refresh_ttl)
-    access, expires_at = issuer.mint(Role.MEMBER, str(member.id))
+    family = uuid.uuid4()
+    refresh_token = await _new_refresh_token(member.id, family, refresh_ttl)
+    access, expires_at = issuer.mint(Role.MEMBER, str(member.id), session=family)
     return Session(member, access, expires_at, refresh_token)
 
 
@@ -114,7 +115,7 @@ async def refresh(refresh_token: str, issuer: TokenIssuer, refresh_ttl: timedelt
     if reused:  # raised after the commit, so the revocation sticks
         raise InvalidCredentials("This refresh token was already used: sign in again.")
     member = await members.get(row.member_id)
-    access, expires_at = issuer.mint(Role.MEMBER, str(member.id))
+    access, expires_at = issuer.mint(Role.MEMBER, str(member.id), session=row.family)
     return Session(member, access, expires_at, next_token)
 
 
@@ -123,3 +124,9 @@ async def sign_out(refresh_token: str) -> None:
     row = await RefreshToken.get_or_none(token_hash=_hash(refresh_token))
     if row is not None:
         await RefreshToken.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=clock.now())
+
+
+async def is_revoked(session: uuid.UUID) -> bool:
+    """Whether the session was signed out (or revoked for a reused refresh token):
+    revocation marks every token of the family, so one indexed lookup answers."""
+    return await RefreshToken.filter(family=session, revoked_at__isnull=False).exists()

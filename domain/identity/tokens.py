@@ -31,6 +31,9 @@ class Principal:
     role: Role
     subject: str
     expires_at: datetime
+    # The app session (refresh-token family) a member token was issued for; signing
+    # out revokes it, and a socket checks it at every operation.
+    session: uuid.UUID | None = None
 
     @property
     def member_id(self) -> uuid.UUID | None:
@@ -42,7 +45,9 @@ class TokenIssuer:
     key: bytes
     access_ttl: timedelta = timedelta(minutes=15)
 
-    def mint(self, role: Role, subject: str, ttl: timedelta | None = None) -> tuple[str, datetime]:
+    def mint(
+        self, role: Role, subject: str, ttl: timedelta | None = None, session: uuid.UUID | None = None
+    ) -> tuple[str, datetime]:
         now = clock.now()
         expires_at = now + (ttl or self.access_ttl)
         claims = {
@@ -54,6 +59,8 @@ class TokenIssuer:
             "exp": int(expires_at.timestamp()),
             "jti": uuid.uuid4().hex,
         }
+        if session is not None:
+            claims["sid"] = str(session)
         return jwt.encode(claims, self.key, algorithm=ALGORITHM), expires_at
 
     def verify(self, token: str) -> Principal:
@@ -75,8 +82,9 @@ class TokenIssuer:
             subject = str(claims["sub"])
             if role is Role.MEMBER:
                 uuid.UUID(subject)
-        except (ValueError, TypeError):
+            session = uuid.UUID(claims["sid"]) if "sid" in claims else None
+        except (ValueError, TypeError, AttributeError):
             raise InvalidCredentials("Invalid access token: malformed claims") from None
         if expires_at <= clock.now():
             raise InvalidCredentials("Access token has expired")
-        return Principal(role=role, subject=subject, expires_at=expires_at)
+        return Principal(role=role, subject=subject, expires_at=expires_at, session=session)
