@@ -174,7 +174,8 @@ async def count(database: db.Database, table: str) -> int:
         await conn.close()
 
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
+# The project's copy of the client contract's documents (contract/operations/).
+CONTRACT = Path(__file__).resolve().parents[1] / "contract"
 
 
 @pytest.fixture(scope="session")
