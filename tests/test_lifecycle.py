@@ -5,8 +5,10 @@ running by a crashed process is adopted and stopped with the next one."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,11 +57,15 @@ def _signal_and_time(proc: subprocess.Popen, sig: signal.Signals) -> tuple[int, 
 
 
 @pytest.fixture
-def home(tmp_path: Path):
-    """A working directory for `serve`; whatever postgres a failed test leaves is killed."""
-    yield tmp_path
-    for proc in _postgres_on(tmp_path / ".loyalty" / "pgdata"):
+def home():
+    """A working directory for `serve`; whatever postgres a failed test leaves is killed.
+    Not under pytest's tmp_path: pgserver runs postgres as another user when we are root,
+    and a concurrent pytest run resets pytest's temporary root to 0700 under it."""
+    path = Path(tempfile.mkdtemp(prefix="loyalty-lifecycle-"))
+    yield path
+    for proc in _postgres_on(path / ".loyalty" / "pgdata"):
         proc.kill()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
