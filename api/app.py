@@ -195,7 +195,7 @@ def create_app(
     def worker_ended(task: asyncio.Task) -> None:
         """The worker never ends on its own: if it does, the process is no longer ready
         (no push, no periodic job would run), and says why at once."""
-        if task.cancelled():
+        if task.cancelled() or not services.ready:  # stopped by us, on the way out
             return
         failure = task.exception()
         services.worker_failure = f"worker stopped: {failure or 'returned'}"
@@ -221,11 +221,14 @@ def create_app(
             yield
         finally:
             services.ready = False
-            if background is not None:
+            if background is not None and not background.done():  # a dead one was logged as it died
                 background.cancel()
                 # Bounded: a job that ignores cancellation must not hold the process.
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
-                    await asyncio.wait_for(background, WORKER_STOP_SECONDS)
+                await asyncio.wait({background}, timeout=WORKER_STOP_SECONDS)
+                if not background.done():
+                    log.warning("the worker did not stop within %d s; leaving it behind", WORKER_STOP_SECONDS)
+                elif not background.cancelled() and background.exception() is not None:
+                    log.warning("the worker failed while stopping: %s", background.exception())
             await services.broker.stop()
             services.firebase.close()
             if manage:

@@ -98,7 +98,8 @@ def serve(args: argparse.Namespace) -> int:
             stop.stopping = True
             if database is not None:
                 database.stop()
-    log.info("stopped%s after %.1f s", f" by {stop.received}" if stop.received else "", time.monotonic() - started)
+    by = f" by {stop.received}" if stop.received else ""
+    log.info("stopped%s after running %.1f s", by, time.monotonic() - started)
     return 0
 
 

@@ -5,6 +5,7 @@ running by a crashed process is adopted and stopped with the next one."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+import websockets
 
-from tests.test_cli import LOYALTY, _env, _free_port, _wait_ready
+from tests.conftest import Socket
+from tests.test_cli import ENROLL, LOYALTY, _env, _free_port, _post, _run, _wait_ready
 
 # uvicorn's graceful shutdown (10 s at most), the worker's (10 s) and `pg_ctl stop`.
 STOP_WITHIN_SECONDS = 30
@@ -68,15 +71,32 @@ def home():
     shutil.rmtree(path, ignore_errors=True)
 
 
+async def _subscribed(port: int, cwd: Path) -> Socket:
+    """A member's live subscription, open on the server (as the app keeps one)."""
+    staff = _run(["token", "--role", "staff", "--subject", "till-1"], cwd, _env()).stdout.strip()
+    _post(port, ENROLL, staff, {"e": "ana@example.com"})
+    member = _run(["token", "--role", "member", "--subject", "ana@example.com"], cwd, _env()).stdout.strip()
+    sock = await Socket.open(f"127.0.0.1:{port}", member)
+    await sock.subscribe("subscription { walletUpdated { wallet { balance } } }")
+    return sock
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_a_signal_stops_serve_and_its_embedded_database(home: Path, sig: signal.Signals):
     pgdata = home / ".loyalty" / "pgdata"
-    proc, _ = _start(home)
+    proc, port = _start(home)
     assert _postgres_on(pgdata), "the embedded PostgreSQL should be running"
 
-    code, elapsed, err = _signal_and_time(proc, sig)
+    async def signal_with_a_subscriber_connected():
+        sock = await _subscribed(port, home)
+        stopped = await asyncio.to_thread(_signal_and_time, proc, sig)
+        with pytest.raises(websockets.ConnectionClosed):  # the server closed it on its way out
+            await sock.receive(timeout=5)
+        return stopped
 
-    print(f"{sig.name} to exit, embedded database included: {elapsed:.2f} s")
+    code, elapsed, err = asyncio.run(signal_with_a_subscriber_connected())
+
+    print(f"{sig.name} to exit, embedded database and one live subscriber included: {elapsed:.2f} s")
     assert code == 0, err
     assert _postgres_on(pgdata) == [], f"postgres still running after {sig.name}"
     assert not (pgdata / "postmaster.pid").exists()
