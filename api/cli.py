@@ -96,8 +96,8 @@ def serve(args: argparse.Namespace) -> int:
             pass  # a signal: uvicorn has shut down gracefully, or had not started yet
         finally:
             stop.stopping = True
-            if database is not None:
-                database.stop()
+            if database is not None and database.stop():
+                log.info("embedded PostgreSQL stopped (%s)", settings.home.resolve() / "pgdata")
     by = f" by {stop.received}" if stop.received else ""
     log.info("stopped%s after running %.1f s", by, time.monotonic() - started)
     return 0

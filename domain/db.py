@@ -38,13 +38,14 @@ class Database:
     credentials: dict[str, Any]
     embedded: Any = None  # pgserver.PostgresServer
 
-    def stop(self) -> None:
-        """Let go of the embedded server; the last process using it stops it."""
-        if self.embedded is not None:
-            server, self.embedded = self.embedded, None
-            server.cleanup()
-            if not _postgres_alive(server.pgdata):
-                log.info("embedded PostgreSQL stopped (%s)", server.pgdata)
+    def stop(self) -> bool:
+        """Let go of the embedded server; the last process using it stops it. True if
+        an embedded server was running and is stopped now."""
+        if self.embedded is None:
+            return False
+        server, self.embedded = self.embedded, None
+        server.cleanup()
+        return _postgres_alive(server.pgdata) is None
 
     def dsn(self) -> str:
         """A libpq/asyncpg DSN for raw connections (LISTEN, pgbench, psql)."""
@@ -120,7 +121,7 @@ def _adopt_leftover(pgdata: Path) -> None:
     if alive != users:
         handles.write_text(json.dumps(alive))
     if alive:
-        log.info("joining the embedded PostgreSQL (pid %d) that processes %s use", pid, alive)
+        log.debug("joining the embedded PostgreSQL (pid %d) that processes %s use", pid, alive)
     else:
         log.warning(
             "the embedded PostgreSQL under %s (pid %d) was left running by a process that is gone (%s);"

@@ -84,16 +84,12 @@ def test_each_periodic_job_is_registered_once(caplog):
 
 
 async def test_commands_do_not_narrate_the_orm_shutting_down(database, tmp_path):
-    for args in (
-        ["migrate"],
-        ["expire"],
-        ["seed", "--demo"],
-        ["token", "--role", "member", "--subject", "ana@example.com"],
-    ):
+    """A command's stderr is for what the user needs: nothing, when all went well."""
+    quiet = (["expire"], ["seed", "--demo"], ["token", "--role", "member", "--subject", "ana@example.com"])
+    for args in (["migrate"], *quiet):
         ran = await _cli(tmp_path, database, *args)
         assert ran.returncode == 0, (args, ran.stderr)
-        assert "Tortoise-ORM shutdown" not in ran.stderr, args
-        assert "tortoise" not in ran.stderr.lower(), (args, ran.stderr)
+        assert ran.stderr == ("migrations applied\n" if args == ["migrate"] else ""), (args, ran.stderr)
 
 
 def _options(p: argparse.ArgumentParser, path: str):
