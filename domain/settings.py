@@ -77,6 +77,8 @@ class Settings(BaseSettings):
                 )
         if self.fcm_endpoint and urlparse(self.fcm_endpoint).scheme not in ("http", "https"):
             raise ConfigurationError(f"LOYALTY_FCM_ENDPOINT={self.fcm_endpoint!r}: must be an http:// or https:// URL")
+        if not self.database_url or self.jwt_secret is None:
+            self._check_home()
         if self.program is not None and not self.program.is_file():
             raise ConfigurationError(f"LOYALTY_PROGRAM={str(self.program)!r}: no such file")
         if self.push_backend == "firebase" and self.firebase_credentials is None:
@@ -100,6 +102,19 @@ class Settings(BaseSettings):
         if os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
             # The emulator mode accepts unsigned ID tokens: anyone could sign in as anyone.
             raise ConfigurationError("FIREBASE_AUTH_EMULATOR_HOST is set: refusing to run in production")
+
+    def _check_home(self) -> None:
+        """LOYALTY_HOME holds the embedded database and the development key: it must be
+        a folder we can write in."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.home, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"LOYALTY_HOME={str(self.home)!r}: cannot keep the embedded database and the development key there"
+                f" ({exc.strerror or exc})"
+            ) from None
 
     def signing_key(self) -> bytes:
         """The key for access tokens and member cards.
@@ -128,7 +143,10 @@ def _check_service_account(path: Path) -> None:
     if not path.is_file():
         raise ConfigurationError(f"{name}: no such file")
     try:
-        credentials.Certificate(json.loads(path.read_text()))
+        info = json.loads(path.read_text())
+        credentials.Certificate(info)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigurationError(f"{name}: not a Firebase service-account JSON file ({reason})") from None
+    if not info.get("project_id"):  # pushes are sent to that project's FCM
+        raise ConfigurationError(f"{name}: the file has no project_id")

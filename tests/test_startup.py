@@ -66,6 +66,12 @@ def _refusal(tmp_path: Path, command: list[str], **env: str) -> str:
             id="unknown push backend",
         ),
         pytest.param(
+            {"LOYALTY_HOME": "/proc/loyalty"},
+            "error: LOYALTY_HOME='/proc/loyalty': cannot keep the embedded database and the development key there"
+            " (No such file or directory)",
+            id="home not writable",
+        ),
+        pytest.param(
             {"LOYALTY_PROGRAM": "/nonexistent/program.toml"},
             "error: LOYALTY_PROGRAM='/nonexistent/program.toml': no such file",
             id="program file missing",
@@ -97,6 +103,17 @@ def test_a_file_that_is_not_a_service_account_is_refused(tmp_path: Path):
     credentials.write_text(json.dumps({"type": "authorized_user"}))
     line = _refusal(tmp_path, ["serve"], LOYALTY_PUSH_BACKEND="firebase", LOYALTY_FIREBASE_CREDENTIALS=str(credentials))
     assert line.startswith(f"error: LOYALTY_FIREBASE_CREDENTIALS='{credentials}': not a Firebase service-account")
+
+
+def test_a_service_account_without_a_project_is_refused(tmp_path: Path):
+    account = service_account("http://127.0.0.1:1/token")
+    del account["project_id"]
+    credentials = tmp_path / "sa.json"
+    credentials.write_text(json.dumps(account))
+    line = _refusal(
+        tmp_path, ["worker"], LOYALTY_PUSH_BACKEND="firebase", LOYALTY_FIREBASE_CREDENTIALS=str(credentials)
+    )
+    assert line == f"error: LOYALTY_FIREBASE_CREDENTIALS='{credentials}': the file has no project_id"
 
 
 @pytest.mark.parametrize("command", [["worker"], ["migrate"], ["expire"], ["jobs", "run", "expire_points"]])
