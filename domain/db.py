@@ -109,17 +109,18 @@ def _postgres_alive(pgdata: Path) -> int | None:
 def _adopt_leftover(pgdata: Path) -> None:
     """pgserver stops the server when the last process that uses it lets go, counting
     them in pgdata/.handle_pids.json. A process that was killed never lets go, and its
-    server would then run forever: forget the dead, so the server is ours to stop."""
+    server would then run forever (or, once gone, the next one would): forget the dead,
+    so the server is ours to stop."""
     import psutil
 
-    pid = _postgres_alive(pgdata)
     handles = pgdata / ".handle_pids.json"
-    if pid is None:
-        return
     users = json.loads(handles.read_text() or "[]") if handles.exists() else []
     alive = [p for p in users if psutil.pid_exists(p)]
     if alive != users:
         handles.write_text(json.dumps(alive))
+    pid = _postgres_alive(pgdata)
+    if pid is None:
+        return
     if alive:
         log.debug("joining the embedded PostgreSQL (pid %d) that processes %s use", pid, alive)
     else:

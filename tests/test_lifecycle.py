@@ -121,6 +121,26 @@ def test_a_database_left_by_a_crash_is_adopted_and_stopped(home: Path):
     assert _postgres_on(pgdata) == []
 
 
+def test_a_crash_recorded_in_the_embedded_database_does_not_keep_the_next_one_running(home: Path):
+    """The crashed process is still listed as a user of the embedded server after that
+    server itself went away (a reboot): the next serve must still stop the one it starts."""
+    pgdata = home / ".loyalty" / "pgdata"
+    crashed, _ = _start(home)
+    crashed.kill()
+    crashed.communicate()
+    for postmaster in _postgres_on(pgdata):
+        postmaster.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown, as at a reboot
+    psutil.wait_procs(_postgres_on(pgdata), timeout=20)
+    assert _postgres_on(pgdata) == []
+
+    proc, _ = _start(home)
+    code, _, err = _signal_and_time(proc, signal.SIGTERM)
+
+    assert code == 0, err
+    assert "adopting" not in err  # nothing was left running to adopt
+    assert _postgres_on(pgdata) == []
+
+
 def test_serve_with_several_processes_stops_them_all(home: Path):
     pgdata = home / ".loyalty" / "pgdata"
     proc, _ = _start(home, "--workers", "2")
