@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -11,12 +12,14 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -41,7 +44,15 @@ MAX_BODY_BYTES = 64 * 1024
 CONNECTION_INIT_TIMEOUT_SECONDS = 5
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 MAX_QUERY_STRING_BYTES = 16 * 1024
+WORKER_STOP_SECONDS = 10
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+# GraphiQL's scripts and styles, served by the app itself (development only): the very
+# files strawberry's page loads from unpkg.com, at the same paths under /graphiql/, so
+# its integrity hashes still check them (api/static/graphiql/README.md).
+GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
+GRAPHIQL_PREFIX = "/graphiql/"
 
 
 class GraphQLView(GraphQL):
@@ -50,6 +61,10 @@ class GraphQLView(GraphQL):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+
+    @functools.cached_property
+    def graphql_ide_html(self) -> str:
+        return super().graphql_ide_html.replace("https://unpkg.com/", GRAPHIQL_PREFIX)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
@@ -181,6 +196,8 @@ def create_app(
         return PlainTextResponse("ok")
 
     async def readyz(request: Request) -> JSONResponse:
+        if services.worker_failure is not None:
+            return JSONResponse({"ready": False, "reason": services.worker_failure}, status_code=503)
         if not services.ready:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
         try:
@@ -189,6 +206,15 @@ def create_app(
             log.warning("readiness check failed: %s", exc)
             return JSONResponse({"ready": False, "reason": "database unreachable"}, status_code=503)
         return JSONResponse({"ready": True})
+
+    def worker_ended(task: asyncio.Task) -> None:
+        """The worker never ends on its own: if it does, the process is no longer ready
+        (no push, no periodic job would run), and says why at once."""
+        if task.cancelled() or not services.ready:  # stopped by us, on the way out
+            return
+        failure = task.exception()
+        services.worker_failure = f"worker stopped: {failure or 'returned'}"
+        log.error("the in-process worker stopped; /readyz now answers 503: %s", failure, exc_info=failure)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -202,6 +228,7 @@ def create_app(
             from notifications import worker as jobs
 
             background = asyncio.create_task(jobs.run(settings, services.program, database.dsn()), name="worker")
+            background.add_done_callback(worker_ended)
         services.ready = True
         if manage:
             tune_garbage_collector()
@@ -209,10 +236,14 @@ def create_app(
             yield
         finally:
             services.ready = False
-            if background is not None:
+            if background is not None and not background.done():  # a dead one was logged as it died
                 background.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+                # Bounded: a job that ignores cancellation must not hold the process.
+                await asyncio.wait({background}, timeout=WORKER_STOP_SECONDS)
+                if not background.done():
+                    log.warning("the worker did not stop within %d s; leaving it behind", WORKER_STOP_SECONDS)
+                elif not background.cancelled() and background.exception() is not None:
+                    log.warning("the worker failed while stopping: %s", background.exception())
             await services.broker.stop()
             services.firebase.close()
             if manage:
@@ -224,6 +255,11 @@ def create_app(
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *(
+                []
+                if settings.production
+                else [Mount(GRAPHIQL_PREFIX.rstrip("/"), StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql")]
+            ),
         ],
         lifespan=lifespan,
     )

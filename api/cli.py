@@ -1,10 +1,9 @@
-"""The `loyalty` command: serve, migrate, token, seed, schema."""
+"""The `loyalty` command: serve, worker, jobs, migrate, token, seed, expire, schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
@@ -19,22 +18,64 @@ log = logging.getLogger("loyalty")
 
 
 def _settings() -> Settings:
-    settings = Settings()
-    settings.check()
-    return settings
+    return Settings.from_environment()
+
+
+def _open_database(settings: Settings) -> db.Database:
+    """The configured database, reachable, or the embedded one, started (or joined)."""
+    database = db.open_database(settings.database_url, settings.home)
+    if database.embedded is None:
+        db.check_reachable(database.credentials)
+    return database
+
+
+# Bounds on stopping: open requests and sockets get this long once a stop is asked for,
+# and so does the in-process worker (api/app.py); the embedded server's own `pg_ctl stop`
+# comes after.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class _Stop:
+    """SIGTERM and SIGINT, whenever they come, end `serve` through its `finally`.
+
+    uvicorn handles both while it serves, then restores the handlers it found and raises
+    the signal again: SIGTERM's default action would end the process right there, before
+    any cleanup (the embedded PostgreSQL would outlive us). These handlers are the ones
+    it finds and restores, so the signal becomes a KeyboardInterrupt that unwinds."""
+
+    received: str | None = None
+    stopping = False
+
+    def __enter__(self) -> _Stop:
+        import signal
+
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        if self.stopping:  # already cleaning up: let the embedded server's stop finish
+            log.info("%s: already stopping", name)
+            return
+        self.received = name
+        raise KeyboardInterrupt
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
     from api.deadlines import uvicorn_options
     from domain.program.config import load
 
     started = time.monotonic()
     settings = _settings()
     program = load(settings.program)  # a bad program file stops us before anything starts
-    database = db.open_database(settings.database_url, settings.home)
     options = dict(
         host=args.host,
         port=args.port,
@@ -45,32 +86,46 @@ def serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         proxy_headers=settings.production,
         server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **uvicorn_options(settings),  # the header deadline and the connection cap
     )
-    try:
-        if args.no_worker:
-            os.environ["LOYALTY_SERVE_WORKER"] = "false"
-        if args.workers > 1:
-            # Worker processes build the app from the environment: point them at the
-            # database this process resolved (the embedded one included).
-            os.environ["LOYALTY_DATABASE_URL"] = database.dsn()
-            uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers, **options)
-        else:
-            app = create_app(settings, program=program, database=database, worker=not args.no_worker)
-            server = uvicorn.Server(uvicorn.Config(app, **options))
-            try:
-                server.run()
-            except KeyboardInterrupt:
-                pass  # uvicorn re-raises Ctrl-C once it has shut down gracefully
-        log.info("stopped after %.1f s", time.monotonic() - started)
-    finally:
-        database.stop()
+    with _Stop() as stop:
+        database = None
+        try:
+            database = _open_database(settings)
+            _serve(args, settings, program, database, options)
+        except KeyboardInterrupt:
+            pass  # a signal: uvicorn has shut down gracefully, or had not started yet
+        finally:
+            stop.stopping = True
+            if database is not None and database.stop():
+                log.info("embedded PostgreSQL stopped (%s)", settings.home.resolve() / "pgdata")
+    by = f" by {stop.received}" if stop.received else ""
+    log.info("stopped%s after running %.1f s", by, time.monotonic() - started)
     return 0
+
+
+def _serve(args, settings, program, database: db.Database, options: dict) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    if args.no_worker:
+        os.environ["LOYALTY_SERVE_WORKER"] = "false"
+    if args.workers > 1:
+        # Worker processes build the app from the environment: point them at the
+        # database this process resolved (the embedded one included). uvicorn's
+        # supervisor stops them on SIGTERM/SIGINT and returns here.
+        os.environ["LOYALTY_DATABASE_URL"] = database.dsn()
+        uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers, **options)
+    else:
+        app = create_app(settings, program=program, database=database, worker=not args.no_worker)
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
 
 
 def migrate(args: argparse.Namespace) -> int:
     settings = _settings()
-    database = db.open_database(settings.database_url, settings.home)
+    database = _open_database(settings)
     try:
         asyncio.run(db.migrate(database.credentials))
     finally:
@@ -105,7 +160,7 @@ async def _member_subject(subject: str) -> str:
 def _with_database(settings: Settings, work, *, pool_max: int = 2, migrate: bool = True):
     """Run `work(database)` with the ORM connected to the configured (or embedded)
     database, migrated first; everything is closed afterwards, the embedded server too."""
-    database = db.open_database(settings.database_url, settings.home)
+    database = _open_database(settings)
 
     async def run():
         if migrate:
@@ -174,16 +229,42 @@ def worker(args: argparse.Namespace) -> int:
     settings = _settings()
     program = load(settings.program)
 
-    async def work(database: db.Database) -> None:
+    async def work(database: db.Database) -> int:
         task = asyncio.create_task(jobs.run(settings, program, database.dsn()))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         log.info("worker running")
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            log.info("worker stopped")
+            return 0
+        except Exception as exc:  # it died on its own: say why, and exit non-zero
+            log.error("worker died: %s", exc, exc_info=exc)
+            return 1
+        return 0
 
-    _with_database(settings, work, pool_max=8)
+    return _with_database(settings, work, pool_max=8)
+
+
+def jobs_list(args: argparse.Namespace) -> int:
+    from notifications.worker import PERIODIC
+
+    for job in PERIODIC.values():
+        print(f"{job.name:<16} {job.when:<20} cron {job.cron}")
+    return 0
+
+
+def jobs_run(args: argparse.Namespace) -> int:
+    """One periodic job, now, under the same lock as the scheduled runs."""
+    from domain.program.config import load
+    from notifications.worker import PERIODIC, run_job
+
+    settings = _settings()
+    program = load(settings.program)
+    job = PERIODIC[args.name]
+    print(f"{job.name}: {_with_database(settings, lambda database: run_job(job, program, database.dsn()))}")
     return 0
 
 
@@ -207,22 +288,36 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loyalty", description="The loyalty platform's API and tools.")
-    sub = p.add_subparsers(dest="command", required=True)
+    from notifications.worker import PERIODIC
+
+    p = argparse.ArgumentParser(
+        prog="loyalty",
+        description="The loyalty platform's API and tools. Configured by LOYALTY_* environment variables (README).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the API (embedded PostgreSQL unless LOYALTY_DATABASE_URL)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    s.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default 8000)")
+    s.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="least severe log messages shown (default info)",
+    )
     s.add_argument("--workers", type=int, default=1, help="API processes sharing the port (default 1)")
-    s.add_argument("--no-worker", action="store_true", help="do not run the background worker in-process")
+    s.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run the background worker (periodic jobs, push delivery) in the API process",
+    )
     s.set_defaults(func=serve)
 
     m = sub.add_parser("migrate", help="apply database migrations")
     m.set_defaults(func=migrate)
 
     t = sub.add_parser("token", help="print an access token")
-    t.add_argument("--role", required=True, choices=["member", "staff", "marketer"])
+    t.add_argument("--role", required=True, choices=["member", "staff", "marketer"], help="whom the token is for")
     t.add_argument("--subject", required=True, help="member: id or email; staff/marketer: a name")
     t.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     t.set_defaults(func=token)
@@ -231,8 +326,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--demo", action="store_true", help="demo members, and tokens to try them with")
     d.set_defaults(func=seed)
 
-    w = sub.add_parser("worker", help="run the background worker alone (jobs, push delivery)")
+    w = sub.add_parser("worker", help="run the background worker alone (periodic jobs, push delivery)")
     w.set_defaults(func=worker)
+
+    j = sub.add_parser("jobs", help="list the periodic jobs, or run one now")
+    jobs = j.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jobs.add_parser("list", help="each periodic job and when the worker runs it").set_defaults(func=jobs_list)
+    r = jobs.add_parser("run", help="run a periodic job now (safe beside the worker's own runs)")
+    r.add_argument("name", choices=list(PERIODIC), help="the job: " + ", ".join(PERIODIC))
+    r.set_defaults(func=jobs_run)
 
     e = sub.add_parser("expire", help="release pending points and expire past-due points now")
     e.set_defaults(func=expire)
@@ -246,19 +348,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
+    logging.getLogger("tortoise").setLevel(logging.WARNING)  # "Tortoise-ORM shutdown" after every command
     warnings.filterwarnings("ignore", module="platformdirs")
     if getattr(args, "ttl", 3600) < 1 or getattr(args, "ttl", 0) > 366 * 86400:
         print("error: --ttl must be between 1 second and a year", file=sys.stderr)
         sys.exit(2)
+    if getattr(args, "workers", 1) < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        sys.exit(2)
+    from domain.program.config import ProgramError
+
     try:
         sys.exit(args.func(args))
-    except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigurationError, ProgramError) as exc:
+        # One line per mistake, naming the variable (or the program file's key): no traceback.
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
-    except Exception as exc:
-        from domain.program.config import ProgramError
-
-        if isinstance(exc, ProgramError):
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -23,6 +23,8 @@ class Services:
     rate_limits: RateLimits
     broker: Broker | None = None
     ready: bool = False
+    # Why the in-process worker stopped, when it died: readiness reports it.
+    worker_failure: str | None = None
 
     @property
     def refresh_ttl(self) -> timedelta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from urllib.parse import parse_qs, urlparse
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as run_migrations
+
+from domain.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,14 @@ class Database:
     credentials: dict[str, Any]
     embedded: Any = None  # pgserver.PostgresServer
 
-    def stop(self) -> None:
-        if self.embedded is not None:
-            self.embedded.cleanup()
-            self.embedded = None
+    def stop(self) -> bool:
+        """Let go of the embedded server; the last process using it stops it. True if
+        an embedded server was running and is stopped now."""
+        if self.embedded is None:
+            return False
+        server, self.embedded = self.embedded, None
+        server.cleanup()
+        return _postgres_alive(server.pgdata) is None
 
     def dsn(self) -> str:
         """A libpq/asyncpg DSN for raw connections (LISTEN, pgbench, psql)."""
@@ -53,11 +60,17 @@ def credentials_from_url(url: str) -> dict[str, Any]:
     """postgres://user:pass@host:port/db or postgresql://user@/db?host=/socket/dir."""
     parsed = urlparse(url)
     if parsed.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"LOYALTY_DATABASE_URL must start with postgres://, not {parsed.scheme}://")
+        raise ConfigurationError(
+            f"LOYALTY_DATABASE_URL: must start with postgres:// or postgresql://, not {parsed.scheme}://"
+        )
     query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    try:
+        port = int(query.get("port") or parsed.port or 5432)
+    except ValueError:
+        raise ConfigurationError("LOYALTY_DATABASE_URL: the port is not a number") from None
     return {
         "host": query.get("host") or parsed.hostname or "127.0.0.1",
-        "port": int(query.get("port") or parsed.port or 5432),
+        "port": port,
         "user": parsed.username or query.get("user") or "postgres",
         "password": parsed.password or query.get("password") or "",
         "database": parsed.path.lstrip("/") or "postgres",
@@ -66,17 +79,91 @@ def credentials_from_url(url: str) -> dict[str, Any]:
 
 def start_embedded(home: Path) -> Database:
     """Start (or join) the embedded PostgreSQL under `home`/pgdata."""
-    import pgserver  # imported here: only the embedded mode needs it
+    try:
+        import pgserver  # imported here: only the embedded mode needs it (the `embedded` extra)
+    except ImportError:
+        raise ConfigurationError(
+            "LOYALTY_DATABASE_URL is not set and the embedded PostgreSQL is not installed"
+            " (pip install 'loyalty[embedded]', or set LOYALTY_DATABASE_URL)"
+        ) from None
 
     home.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(home.resolve() / "pgdata", cleanup_mode="stop")
+    pgdata = home.resolve() / "pgdata"
+    with pgserver.postgres_server.PostgresServer._lock:
+        _adopt_leftover(pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
     return Database(credentials_from_url(server.get_uri()), embedded=server)
+
+
+def _postgres_alive(pgdata: Path) -> int | None:
+    """The pid of the postmaster running on `pgdata`, if one is."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        return pid if psutil.Process(pid).name() == "postgres" else None
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def _adopt_leftover(pgdata: Path) -> None:
+    """pgserver stops the server when the last process that uses it lets go, counting
+    them in pgdata/.handle_pids.json. A process that was killed never lets go, and its
+    server would then run forever (or, once gone, the next one would): forget the dead,
+    so the server is ours to stop."""
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    users = json.loads(handles.read_text() or "[]") if handles.exists() else []
+    alive = [p for p in users if psutil.pid_exists(p)]
+    if alive != users:
+        handles.write_text(json.dumps(alive))
+    pid = _postgres_alive(pgdata)
+    if pid is None:
+        return
+    if alive:
+        log.debug("joining the embedded PostgreSQL (pid %d) that processes %s use", pid, alive)
+    else:
+        log.warning(
+            "the embedded PostgreSQL under %s (pid %d) was left running by a process that is gone (%s);"
+            " adopting it: it stops when this process exits",
+            pgdata,
+            pid,
+            ", ".join(map(str, users)) or "none recorded",
+        )
 
 
 def open_database(database_url: str | None, home: Path) -> Database:
     if database_url:
         return Database(credentials_from_url(database_url))
     return start_embedded(home)
+
+
+def check_reachable(credentials: dict[str, Any], timeout: float = 10) -> None:
+    """Connect once (outside any event loop), so that a wrong or unreachable database
+    stops a command at start with the variable named, rather than as a traceback from
+    the first query."""
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(**_asyncpg_args(credentials), timeout=timeout)
+        await conn.close()
+
+    where = f"{credentials['host']}:{credentials['port']}/{credentials['database']}"
+    try:
+        asyncio.run(probe())
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        if isinstance(exc, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        elif isinstance(exc, OSError) and exc.strerror:
+            reason = exc.strerror
+        else:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigurationError(f"LOYALTY_DATABASE_URL: cannot connect to {where}: {reason}") from None
 
 
 async def _light_reset(conn: Any) -> None:
@@ -148,8 +235,12 @@ async def raw_connection(credentials: dict[str, Any], application_name: str = "l
     return await asyncpg.connect(**_asyncpg_args(credentials), server_settings={"application_name": application_name})
 
 
-# For Tortoise's own CLI when models change:
-#   tortoise -c domain.db.TORTOISE_ORM makemigrations
-TORTOISE_ORM = orm_config(
-    credentials_from_url(os.environ.get("LOYALTY_DATABASE_URL", "postgres://postgres@127.0.0.1/loyalty"))
-)
+def __getattr__(name: str) -> Any:
+    """TORTOISE_ORM, for Tortoise's own CLI when models change:
+        tortoise -c domain.db.TORTOISE_ORM makemigrations
+    computed when asked for, so importing this module reads no environment."""
+    if name == "TORTOISE_ORM":
+        return orm_config(
+            credentials_from_url(os.environ.get("LOYALTY_DATABASE_URL", "postgres://postgres@127.0.0.1/loyalty"))
+        )
+    raise AttributeError(name)

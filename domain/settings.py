@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ConfigurationError(Exception):
-    """The process cannot start with this configuration."""
+    """The process cannot start with this configuration. Its message is one line per
+    mistake, each naming the variable and what is wrong with it."""
+
+
+# Values never echoed back in an error message.
+_SECRETS = {"jwt_secret", "database_url"}
 
 
 class Settings(BaseSettings):
@@ -63,22 +70,75 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Connections (and WebSockets) one process holds at most; past it, new ones get 503.
     max_connections: int = Field(default=10_000, ge=1)
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings of LOYALTY_*, checked: a mistake is a ConfigurationError naming
+        the variable rather than a validation traceback."""
+        try:
+            settings = cls()
+        except ValidationError as exc:
+            lines = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else ""
+                shown = "" if field in _SECRETS else f"={error['input']!r}"
+                lines.append(f"LOYALTY_{field.upper()}{shown}: {error['msg']}")
+            raise ConfigurationError("\n".join(lines)) from None
+        settings.check()
+        return settings
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
     def check(self) -> None:
-        """Refuse configurations that are unsafe to serve with."""
+        """Refuse configurations that cannot work, or are unsafe to serve with, before
+        anything starts."""
+        if self.database_url:
+            scheme = urlparse(self.database_url).scheme
+            if scheme not in ("postgres", "postgresql"):
+                raise ConfigurationError(
+                    f"LOYALTY_DATABASE_URL: must start with postgres:// or postgresql://, not {scheme or '(none)'}://"
+                )
+        if self.fcm_endpoint and urlparse(self.fcm_endpoint).scheme not in ("http", "https"):
+            raise ConfigurationError(f"LOYALTY_FCM_ENDPOINT={self.fcm_endpoint!r}: must be an http:// or https:// URL")
+        if not self.database_url or self.jwt_secret is None:
+            self._check_home()
+        if self.program is not None and not self.program.is_file():
+            raise ConfigurationError(f"LOYALTY_PROGRAM={str(self.program)!r}: no such file")
+        if self.push_backend == "firebase" and self.firebase_credentials is None:
+            raise ConfigurationError(
+                "LOYALTY_FIREBASE_CREDENTIALS must be set when LOYALTY_PUSH_BACKEND=firebase"
+                " (the service-account JSON file that sends the pushes)"
+            )
+        if self.firebase_credentials is not None:
+            _check_service_account(self.firebase_credentials)
         if not self.production:
             return
         if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
             raise ConfigurationError("LOYALTY_JWT_SECRET must be set to at least 32 characters in production")
         if not self.database_url:
             raise ConfigurationError("LOYALTY_DATABASE_URL must be set in production (no embedded database)")
+        if self.program is None:
+            raise ConfigurationError(
+                "LOYALTY_PROGRAM must be set in production: the path to your program file (the demo program is"
+                " for development only)"
+            )
         if os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
             # The emulator mode accepts unsigned ID tokens: anyone could sign in as anyone.
             raise ConfigurationError("FIREBASE_AUTH_EMULATOR_HOST is set: refusing to run in production")
+
+    def _check_home(self) -> None:
+        """LOYALTY_HOME holds the embedded database and the development key: it must be
+        a folder we can write in."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.home, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"LOYALTY_HOME={str(self.home)!r}: cannot keep the embedded database and the development key there"
+                f" ({exc.strerror or exc})"
+            ) from None
 
     def signing_key(self) -> bytes:
         """The key for access tokens and member cards.
@@ -97,3 +157,20 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+
+def _check_service_account(path: Path) -> None:
+    """The credentials file exists and is a service account's key, as firebase-admin reads it."""
+    from firebase_admin import credentials
+
+    name = f"LOYALTY_FIREBASE_CREDENTIALS={str(path)!r}"
+    if not path.is_file():
+        raise ConfigurationError(f"{name}: no such file")
+    try:
+        info = json.loads(path.read_text())
+        credentials.Certificate(info)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigurationError(f"{name}: not a Firebase service-account JSON file ({reason})") from None
+    if not info.get("project_id"):  # pushes are sent to that project's FCM
+        raise ConfigurationError(f"{name}: the file has no project_id")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import procrastinate
 
-from domain import clock
+from domain import clock, db
 from domain.program.config import Program
 from domain.settings import Settings
 from domain.tiers import service as tiers
@@ -27,8 +28,6 @@ from notifications.push import FcmSender, LogSender
 
 log = logging.getLogger("loyalty.worker")
 
-jobs = procrastinate.Blueprint()
-
 
 @dataclass
 class Runtime:
@@ -36,6 +35,7 @@ class Runtime:
     sender: LogSender | FcmSender
     batch: int = 500
     lease: timedelta = timedelta(minutes=2)
+    dsn: str = ""
 
 
 _runtime: Runtime | None = None
@@ -46,29 +46,66 @@ def runtime() -> Runtime:
     return _runtime
 
 
-@jobs.periodic(cron="0 * * * *")  # hourly: every time zone reaches the birthday hour
-@jobs.task(name="birthdays", queueing_lock="birthdays")
-async def birthdays(timestamp: int) -> None:
-    log.info("birthdays: %d greetings queued", await queue_birthdays(runtime().program))
+async def _birthdays(program: Program) -> str:
+    return f"{await queue_birthdays(program)} greetings queued"
 
 
-@jobs.periodic(cron="10 * * * *")
-@jobs.task(name="expiry_warnings", queueing_lock="expiry_warnings")
-async def expiry_warnings(timestamp: int) -> None:
-    log.info("expiry warnings: %d queued", await queue_expiry_warnings(runtime().program))
+async def _expiry_warnings(program: Program) -> str:
+    return f"{await queue_expiry_warnings(program)} warnings queued"
 
 
-@jobs.periodic(cron="5 0 * * *")  # daily
-@jobs.task(name="expire_points", queueing_lock="expire_points")
-async def expire_points(timestamp: int) -> None:
-    run = await wallets.run_expiry(runtime().program)
-    log.info("expiry: released %d members' pending points, expired %d", run.released_members, run.expired)
+async def _expire_points(program: Program) -> str:
+    run = await wallets.run_expiry(program)
+    return f"released {run.released_members} members' pending points, expired {run.expired}"
 
 
-@jobs.periodic(cron="20 0 * * *")  # daily
-@jobs.task(name="requalify_tiers", queueing_lock="requalify_tiers")
-async def requalify_tiers(timestamp: int) -> None:
-    log.info("requalification: %d members moved", await tiers.requalify_due(runtime().program, clock.now()))
+async def _requalify_tiers(program: Program) -> str:
+    return f"{await tiers.requalify_due(program, clock.now())} members moved"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job the worker runs on a schedule, and `loyalty jobs run` runs by hand. Each is
+    idempotent: running it again, or beside another run, does nothing twice."""
+
+    name: str
+    cron: str
+    when: str
+    work: Callable[[Program], Awaitable[str]]
+
+
+PERIODIC = {
+    job.name: job
+    for job in (
+        # hourly: every time zone reaches the birthday hour once a day
+        Periodic("birthdays", "0 * * * *", "hourly at :00", _birthdays),
+        Periodic("expiry_warnings", "10 * * * *", "hourly at :10", _expiry_warnings),
+        Periodic("expire_points", "5 0 * * *", "daily at 00:05 UTC", _expire_points),
+        Periodic("requalify_tiers", "20 0 * * *", "daily at 00:20 UTC", _requalify_tiers),
+    )
+}
+# Both numbers of a two-key advisory lock: ours (beside migrate's 727301) and the job's.
+_JOB_LOCK = 727302
+
+
+async def run_job(job: Periodic, program: Program, dsn: str) -> str:
+    """One run of `job`, under a lock of its own (a PostgreSQL advisory lock, held on a
+    connection of its own): a scheduled run and one by hand wait for each other."""
+    conn = await db.raw_connection(db.credentials_from_url(dsn), application_name=f"loyalty-job-{job.name}")
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _JOB_LOCK, job.name)
+        return await job.work(program)
+    finally:
+        await conn.close()  # the lock goes with the session
+
+
+def _scheduled(job: Periodic) -> Callable[[int], Awaitable[None]]:
+    async def run(timestamp: int) -> None:
+        rt = runtime()
+        log.info("%s: %s", job.name, await run_job(job, rt.program, rt.dsn))
+
+    run.__name__ = run.__qualname__ = job.name
+    return run
 
 
 def sender_for(settings: Settings) -> LogSender | FcmSender:
@@ -80,8 +117,12 @@ def sender_for(settings: Settings) -> LogSender | FcmSender:
 
 
 def job_app(dsn: str) -> procrastinate.App:
+    """The job queue with each periodic job registered once, on this app (the same
+    task names as before, "loyalty:<name>", so the queue's history still applies)."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
-    app.add_tasks_from(jobs, namespace="loyalty")
+    for job in PERIODIC.values():
+        task = app.task(name=f"loyalty:{job.name}", queueing_lock=job.name)(_scheduled(job))
+        app.periodic(cron=job.cron)(task)
     return app
 
 
@@ -104,7 +145,7 @@ async def run(settings: Settings, program: Program, dsn: str) -> None:
     """Run the periodic jobs and the dispatcher until cancelled."""
     global _runtime
     _runtime = Runtime(
-        program, sender_for(settings), settings.push_batch, timedelta(seconds=settings.push_lease_seconds)
+        program, sender_for(settings), settings.push_batch, timedelta(seconds=settings.push_lease_seconds), dsn
     )
     app = job_app(dsn)
     try:

@@ -189,8 +189,9 @@ async def count(database: db.Database, table: str) -> int:
         await conn.close()
 
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
-OPERATIONS_DIR = Path(os.environ.get("LOYALTY_CONTRACT_DIR", CONTRACT)) / "operations"
+# The project's copy of the client contract's documents (contract/operations/).
+CONTRACT = Path(__file__).resolve().parents[1] / "contract"
+OPERATIONS_DIR = CONTRACT / "operations"
 
 
 def contract_documents() -> dict[str, tuple[Path, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -33,6 +34,7 @@ def _production(tmp_path, **overrides) -> Settings:
         "database_url": "postgresql://loyalty@db.internal:5432/loyalty",
         "firebase_project_id": FIREBASE_PROJECT,
         "home": tmp_path,
+        "program": Path(__file__).resolve().parents[2] / "domain" / "program" / "demo.toml",
     }
     values.update(overrides)
     return Settings(**values)
@@ -102,6 +104,7 @@ async def test_production_does_not_serve_graphiql(production):
     page = await production.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 404
     assert "graphiql" not in page.text.lower() and "<html" not in page.text.lower()
+    assert (await production.get("/graphiql/graphiql@3.8.3/graphiql.min.js")).status_code == 404
 
 
 async def test_development_serves_graphiql(client):
@@ -135,6 +138,7 @@ async def test_development_allows_introspection(client):
         pytest.param({"jwt_secret": None}, None, "LOYALTY_JWT_SECRET", id="no jwt secret"),
         pytest.param({"jwt_secret": "s" * 31}, None, "LOYALTY_JWT_SECRET", id="31-char jwt secret"),
         pytest.param({"database_url": None}, None, "LOYALTY_DATABASE_URL", id="no database url"),
+        pytest.param({"program": None}, None, "LOYALTY_PROGRAM must be set in production", id="no program file"),
     ],
 )
 def test_production_refuses_unsafe_configuration(monkeypatch, tmp_path, overrides, emulator, message):

@@ -1,6 +1,7 @@
-"""The client contract: every document in ../shared/contract/operations/ must be
-accepted by our schema as written. Documents whose features land in later issues
-are expected to fail until then (strict: once one validates, move it to REQUIRED)."""
+"""The client contract: every document in contract/operations/ (the project's copy of
+the contract's documents) must be accepted by our schema as written. Documents whose
+features land in later issues are expected to fail until then (strict: once one
+validates, move it to REQUIRED)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 from graphql import parse, validate
 
 from api.schema import build_schema
-from tests.conftest import OPERATIONS_DIR, contract_documents
+from tests.conftest import CONTRACT, OPERATIONS_DIR, contract_documents
+
+# The contract's own folder, where a checkout sits beside it (a clone has none).
+UPSTREAM_DIR = CONTRACT.parents[1] / "shared" / "contract" / "operations"
 
 # Operations whose every field exists by now; this set only grows.
 REQUIRED = {
@@ -121,3 +125,14 @@ async def test_update_preferences_as_written(gql, tokens):
         token=tokens.member(member_uuid(member["id"])),
     )
     assert result["data"]["updatePreferences"] == {"member": {"id": member["id"]}, "userErrors": []}
+
+
+def test_the_copy_holds_the_contract_unchanged():
+    """Each document of a neighbouring contract is in our copy byte for byte."""
+    upstream = sorted(UPSTREAM_DIR.glob("*.graphql")) if UPSTREAM_DIR.is_dir() else []
+    if not upstream:
+        pytest.skip(f"no contract beside the repository ({UPSTREAM_DIR})")
+    for path in upstream:
+        ours = OPERATIONS_DIR / path.name
+        assert ours.is_file(), f"contract/operations/{path.name} is missing: copy it from {path}"
+        assert ours.read_bytes() == path.read_bytes(), f"contract/operations/{path.name} differs from {path}"
