@@ -26,6 +26,7 @@ from tortoise import connections
 
 from api.context import Context
 from api.live import Broker
+from api.observability import Instrument, metrics_endpoint, process_exiting, sample_pool_forever
 from api.schema import build_schema
 from api.services import Services
 from domain import db
@@ -187,6 +188,7 @@ def create_app(
             from notifications import worker as jobs
 
             background = asyncio.create_task(jobs.run(settings, services.program, database.dsn()), name="worker")
+        sampler = asyncio.create_task(sample_pool_forever(), name="metrics-pool")
         services.ready = True
         if manage:
             tune_garbage_collector()
@@ -194,6 +196,7 @@ def create_app(
             yield
         finally:
             services.ready = False
+            sampler.cancel()
             if background is not None:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -202,17 +205,20 @@ def create_app(
             services.firebase.close()
             if manage:
                 await db.disconnect()
+            process_exiting()
 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint(settings)),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
     )
     app.state.services = services
+    app.add_middleware(Instrument)  # inside EdgeGuard: it reads the request id EdgeGuard picked
     app.add_middleware(EdgeGuard)
     return app
 

@@ -45,6 +45,11 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=settings.production,
         server_header=False,
     )
+    if args.log_format == "json":
+        from api.logs import json_config
+
+        options["log_config"] = json_config()  # also applied in each --workers process
+    metrics_dir = None
     try:
         if args.no_worker:
             os.environ["LOYALTY_SERVE_WORKER"] = "false"
@@ -52,6 +57,12 @@ def serve(args: argparse.Namespace) -> int:
             # Worker processes build the app from the environment: point them at the
             # database this process resolved (the embedded one included).
             os.environ["LOYALTY_DATABASE_URL"] = database.dsn()
+            if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                # A scrape reaches one process of N: they count into files that /metrics sums.
+                import tempfile
+
+                metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers, **options)
         else:
             app = create_app(settings, program=program, database=database, worker=not args.no_worker)
@@ -63,6 +74,10 @@ def serve(args: argparse.Namespace) -> int:
         log.info("stopped after %.1f s", time.monotonic() - started)
     finally:
         database.stop()
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -204,6 +219,15 @@ def schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_format(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line (time, level, logger, message, request_id)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="loyalty", description="The loyalty platform's API and tools.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -214,6 +238,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.add_argument("--workers", type=int, default=1, help="API processes sharing the port (default 1)")
     s.add_argument("--no-worker", action="store_true", help="do not run the background worker in-process")
+    _log_format(s)
     s.set_defaults(func=serve)
 
     m = sub.add_parser("migrate", help="apply database migrations")
@@ -230,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=seed)
 
     w = sub.add_parser("worker", help="run the background worker alone (jobs, push delivery)")
+    _log_format(w)
     w.set_defaults(func=worker)
 
     e = sub.add_parser("expire", help="release pending points and expire past-due points now")
@@ -243,6 +269,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "log_format", "text") == "json":
+        from api.logs import use_json
+
+        use_json()
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     warnings.filterwarnings("ignore", module="platformdirs")
     if getattr(args, "ttl", 3600) < 1 or getattr(args, "ttl", 0) > 366 * 86400:

@@ -21,6 +21,7 @@ from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
 from api.notifications.mutations import LocationMutation, NotificationsMutation
+from api.observability import GraphQLMetrics
 from api.purchases.mutations import PurchasesMutation
 from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
@@ -168,6 +169,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            GraphQLMetrics,  # first: its end of the operation runs last, after masking has set the codes
             lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +23,7 @@ from domain.settings import Settings
 from domain.tiers import service as tiers
 from domain.wallets import service as wallets
 from notifications import dispatch
+from notifications.metrics import JOB_DURATION, JOB_RUNS
 from notifications.nudges.birthday import queue_birthdays
 from notifications.nudges.expiry import queue_expiry_warnings
 from notifications.push import FcmSender, LogSender
@@ -46,20 +49,41 @@ def runtime() -> Runtime:
     return _runtime
 
 
+def observed(job):
+    """Counts each run of a periodic job, and its failures, by the job's name."""
+
+    @functools.wraps(job)
+    async def run(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            await job(*args, **kwargs)
+        except Exception:
+            JOB_RUNS.labels(job.__name__, "error").inc()
+            raise
+        finally:
+            JOB_DURATION.labels(job.__name__).observe(time.perf_counter() - started)
+        JOB_RUNS.labels(job.__name__, "ok").inc()
+
+    return run
+
+
 @jobs.periodic(cron="0 * * * *")  # hourly: every time zone reaches the birthday hour
 @jobs.task(name="birthdays", queueing_lock="birthdays")
+@observed
 async def birthdays(timestamp: int) -> None:
     log.info("birthdays: %d greetings queued", await queue_birthdays(runtime().program))
 
 
 @jobs.periodic(cron="10 * * * *")
 @jobs.task(name="expiry_warnings", queueing_lock="expiry_warnings")
+@observed
 async def expiry_warnings(timestamp: int) -> None:
     log.info("expiry warnings: %d queued", await queue_expiry_warnings(runtime().program))
 
 
 @jobs.periodic(cron="5 0 * * *")  # daily
 @jobs.task(name="expire_points", queueing_lock="expire_points")
+@observed
 async def expire_points(timestamp: int) -> None:
     run = await wallets.run_expiry(runtime().program)
     log.info("expiry: released %d members' pending points, expired %d", run.released_members, run.expired)
@@ -67,6 +91,7 @@ async def expire_points(timestamp: int) -> None:
 
 @jobs.periodic(cron="20 0 * * *")  # daily
 @jobs.task(name="requalify_tiers", queueing_lock="requalify_tiers")
+@observed
 async def requalify_tiers(timestamp: int) -> None:
     log.info("requalification: %d members moved", await tiers.requalify_due(runtime().program, clock.now()))
 
@@ -96,6 +121,7 @@ async def dispatch_forever(rt: Runtime, poll_seconds: float = 1.0) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            JOB_RUNS.labels("push_dispatch", "error").inc()
             log.exception("push dispatch failed; retrying")
         await asyncio.sleep(poll_seconds)
 

@@ -1,0 +1,70 @@
+"""`loyalty serve --workers 2 --log-format json` as it runs: whichever process answers
+the scrape, /metrics counts the requests every process served; every line on stderr
+is a JSON object, and the access lines carry the ids of the requests they record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.api.test_metrics import Samples
+from tests.conftest import scratch_database
+from tests.test_cli import LOYALTY, _env, _free_port, _stop, _wait_ready
+
+REQUESTS = 24
+METRICS_TOKEN = "scraper-token-" + "m" * 20
+
+
+def _scrape(port: int) -> Samples:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    samples = Samples()
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            samples[s.name, tuple(sorted(s.labels.items()))] = s.value
+    return samples
+
+
+async def test_two_processes_one_scrape_and_json_lines(tmp_path: Path):
+    async with scratch_database("loyalty_obs") as database:
+        env = _env(
+            LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_JWT_SECRET="o" * 40, LOYALTY_METRICS_TOKEN=METRICS_TOKEN
+        )
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        port = _free_port()
+        stderr = tmp_path / "stderr.log"
+        with stderr.open("w") as err:
+            proc = subprocess.Popen(
+                [LOYALTY, "serve", "--port", str(port), "--workers", "2", "--no-worker", "--log-format", "json"],
+                cwd=tmp_path,
+                env=env,
+                stderr=err,
+            )
+            try:
+                _wait_ready(proc, port)
+                for i in range(REQUESTS):  # a connection each, so that both processes take some
+                    response = httpx.post(
+                        f"http://127.0.0.1:{port}/graphql",
+                        json={"query": "query Ping { __typename }"},
+                        headers={"X-Request-Id": f"obs-{i}"},
+                    )
+                    assert response.json() == {"data": {"__typename": "Query"}}
+                ping = {"operation": "Ping", "outcome": "ok"}
+                totals = {_scrape(port)("loyalty_graphql_request_duration_seconds_count", **ping) for _ in range(6)}
+                assert totals == {REQUESTS}  # every scrape, whichever process answered it
+            finally:
+                _stop(proc)
+
+    lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "uvicorn.access" and "/graphql" in line["message"]]
+    assert sorted(line["request_id"] for line in access) == sorted(f"obs-{i}" for i in range(REQUESTS))
+    assert len({line["pid"] for line in access}) == 2, "one process served every request: nothing was summed"
+    for line in lines:
+        assert {"time", "level", "logger", "message", "pid"} <= set(line), line
