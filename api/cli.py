@@ -186,6 +186,11 @@ def worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     program = load(settings.program)
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        # A port of its own (this process serves no HTTP), on a thread: bind it where only the scraper reaches.
+        start_http_server(args.metrics_port, addr=args.metrics_host)
 
     async def work(database: db.Database) -> None:
         task = asyncio.create_task(jobs.run(settings, program, database.dsn()))
@@ -256,6 +261,8 @@ def parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run the background worker alone (jobs, push delivery)")
     _log_format(w)
+    w.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
+    w.add_argument("--metrics-host", default="127.0.0.1", help="the address for --metrics-port (default 127.0.0.1)")
     w.set_defaults(func=worker)
 
     e = sub.add_parser("expire", help="release pending points and expire past-due points now")

@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from api import logs
 from api.observability import DELIVERED, DELIVERY_LATENCY, SUBSCRIPTIONS
 from domain import clock, db
 from domain.wallets import events
@@ -128,10 +129,10 @@ class Broker:
     def _wake(self, member_id: uuid.UUID) -> None:
         self._woken.add(member_id)
         if self._fetching is None or self._fetching.done():
-            # A context of its own: it serves every subscriber, not the request that woke it (log ids).
-            self._fetching = asyncio.create_task(
-                self._fetch(), name="loyalty-live-fetch", context=contextvars.Context()
-            )
+            # It serves every subscriber, not the socket that woke it: its log lines carry no request id.
+            context = contextvars.copy_context()
+            context.run(logs.request_id.set, None)
+            self._fetching = asyncio.create_task(self._fetch(), name="loyalty-live-fetch", context=context)
 
     def _wake_all(self) -> None:
         for member_id in list(self._subscriptions):

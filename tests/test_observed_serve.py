@@ -1,6 +1,7 @@
-"""`loyalty serve --workers 2 --log-format json` as it runs: whichever process answers
-the scrape, /metrics counts the requests every process served; every line on stderr
-is a JSON object, and the access lines carry the ids of the requests they record."""
+"""Observed as it runs. `loyalty serve --workers 2 --log-format json`: whichever process
+answers the scrape, /metrics counts the requests every process served; every line on
+stderr is a JSON object, and the access lines carry the ids of the requests they record.
+`loyalty worker --metrics-port`: the pushes it sent, on its own port."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.test_metrics import Samples
+from tests.api.test_metrics import Samples, parse
 from tests.conftest import scratch_database
 from tests.test_cli import LOYALTY, _env, _free_port, _stop, _wait_ready
 
@@ -19,17 +20,11 @@ METRICS_TOKEN = "scraper-token-" + "m" * 20
 
 
 def _scrape(port: int) -> Samples:
-    from prometheus_client.parser import text_string_to_metric_families
-
     response = httpx.get(
         f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
     )
     assert response.status_code == 200, response.text
-    samples = Samples()
-    for family in text_string_to_metric_families(response.text):
-        for s in family.samples:
-            samples[s.name, tuple(sorted(s.labels.items()))] = s.value
-    return samples
+    return parse(response.text)
 
 
 async def test_two_processes_one_scrape_and_json_lines(tmp_path: Path):
@@ -68,3 +63,39 @@ async def test_two_processes_one_scrape_and_json_lines(tmp_path: Path):
     assert len({line["pid"] for line in access}) == 2, "one process served every request: nothing was summed"
     for line in lines:
         assert {"time", "level", "logger", "message", "pid"} <= set(line), line
+
+
+async def test_a_worker_alone_serves_its_counts_on_its_metrics_port(tmp_path: Path):
+    import asyncio
+
+    from domain import db
+    from tests.notifications.test_worker import PROGRAM  # no quiet hours: the sends happen whatever the hour
+    from tests.seed import due_notifications
+
+    async with scratch_database("loyalty_wmetrics") as database:
+        program = tmp_path / "program.toml"
+        program.write_text(PROGRAM)
+        env = _env(LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_JWT_SECRET="w" * 40, LOYALTY_PROGRAM=str(program))
+        assert subprocess.run([LOYALTY, "migrate"], env=env, cwd=tmp_path, capture_output=True).returncode == 0
+        conn = await db.raw_connection(database.credentials)
+        try:
+            await due_notifications(conn, 5, "W")
+        finally:
+            await conn.close()
+        port = _free_port()
+        proc = subprocess.Popen([LOYALTY, "worker", "--metrics-port", str(port)], env=env, cwd=tmp_path)
+        try:
+            sent = 0.0
+            for _ in range(300):
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                except httpx.TransportError:
+                    response = None
+                if response is not None:
+                    sent = parse(response.text)("loyalty_notifications_total", kind="CAMPAIGN", outcome="sent")
+                    if sent == 5:
+                        break
+                await asyncio.sleep(0.1)
+            assert sent == 5
+        finally:
+            _stop(proc)

@@ -31,8 +31,12 @@ async def scrape(client: httpx.AsyncClient, **headers: str) -> Samples:
     response = await client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=")
+    return parse(response.text)
+
+
+def parse(text: str) -> Samples:
     samples = Samples()
-    for family in text_string_to_metric_families(response.text):
+    for family in text_string_to_metric_families(text):
         for s in family.samples:
             samples[s.name, tuple(sorted(s.labels.items()))] = s.value
     return samples
