@@ -1,7 +1,8 @@
 """Observed as it runs. `loyalty serve --workers 2 --log-format json`: whichever process
 answers the scrape, /metrics counts the requests every process served; every line on
 stderr is a JSON object, and the access lines carry the ids of the requests they record.
-`loyalty worker --metrics-port`: the pushes it sent, on its own port."""
+`loyalty worker --metrics-port --log-format json`: the pushes it sent, on its own port,
+and its log lines as JSON."""
 
 from __future__ import annotations
 
@@ -83,7 +84,14 @@ async def test_a_worker_alone_serves_its_counts_on_its_metrics_port(tmp_path: Pa
         finally:
             await conn.close()
         port = _free_port()
-        proc = subprocess.Popen([LOYALTY, "worker", "--metrics-port", str(port)], env=env, cwd=tmp_path)
+        stderr = tmp_path / "worker.log"
+        with stderr.open("w") as err:
+            proc = subprocess.Popen(
+                [LOYALTY, "worker", "--metrics-port", str(port), "--log-format", "json"],
+                env=env,
+                cwd=tmp_path,
+                stderr=err,
+            )
         try:
             sent = 0.0
             for _ in range(300):
@@ -99,3 +107,5 @@ async def test_a_worker_alone_serves_its_counts_on_its_metrics_port(tmp_path: Pa
             assert sent == 5
         finally:
             _stop(proc)
+    lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
+    assert any(line["logger"] == "loyalty.push" and line["request_id"] is None for line in lines)  # the log backend
