@@ -166,18 +166,21 @@ class Instrument:
         if kind not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         token = logs.request_id.set(scope.get("state", {}).get("request_id"))
-        try:
-            if kind == "websocket":
-                SOCKETS.inc()
-                try:
-                    return await self.app(scope, receive, send)
-                finally:
-                    SOCKETS.dec()
-            if scope["path"] != self.path:
-                return await self.app(scope, receive, send)
+        # Not reset when the app raises: the server logs that failure next, in this request's own task.
+        if kind == "websocket":
+            await self._socket(scope, receive, send)
+        elif scope["path"] == self.path:
             await self._timed(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+        logs.request_id.reset(token)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        SOCKETS.inc()
+        try:
+            await self.app(scope, receive, send)
         finally:
-            logs.request_id.reset(token)
+            SOCKETS.dec()
 
     async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = _Request()

@@ -1,5 +1,6 @@
 """What the worker counts: notifications by kind and outcome, periodic job runs.
-Served by the API's GET /metrics (api/observability.py)."""
+Served by the API's GET /metrics (api/observability.py) for the worker inside `serve`,
+and by `loyalty worker --metrics-port` for a worker running alone."""
 
 from __future__ import annotations
 
