@@ -62,7 +62,7 @@ KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN")
 
 REQUESTS = Histogram(
     "loyalty_graphql_request_duration_seconds",
-    "GraphQL requests over HTTP, from the first byte in to the last byte out, by operation and outcome "
+    "GraphQL requests over HTTP, from the request (its body read) to the last byte out, by operation and outcome "
     "(ok, or the first error's extensions.code).",
     ["operation", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -86,6 +86,7 @@ POOL_SIZE = Gauge("loyalty_db_pool_size", "Database connections the pool holds."
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,47}")
 _operations: set[str] = set()
+_RESERVED = {"anonymous", "invalid", "none", "other"}  # our own labels: a client's operation cannot take them
 
 
 def operation_label(name: str | None) -> str:
@@ -94,7 +95,7 @@ def operation_label(name: str | None) -> str:
         return "anonymous"
     if name in _operations:
         return name
-    if len(_operations) < MAX_OPERATION_LABELS and _NAME.fullmatch(name):
+    if len(_operations) < MAX_OPERATION_LABELS and _NAME.fullmatch(name) and name not in _RESERVED:
         _operations.add(name)
         return name
     return "other"

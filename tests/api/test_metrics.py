@@ -97,6 +97,7 @@ async def test_operation_labels_are_bounded(client, gql, tokens, fresh_labels):
         assert await gql(f"query Probe{i} {{ __typename }}", token=staff) == {"data": {"__typename": "Query"}}
     long_name = "L" * 65
     await gql(f"query {long_name} {{ __typename }}", token=staff)
+    await gql("query invalid { __typename }", token=staff)  # our own label: not the client's to take
     await gql("query Unknown { noSuchField }", token=staff)  # does not validate: its name is not a label
     await gql("query Broken {", token=staff)
     samples = await scrape(client)
@@ -104,9 +105,11 @@ async def test_operation_labels_are_bounded(client, gql, tokens, fresh_labels):
     probes = {name for name in labels if name.startswith("Probe")}
     assert len(probes) == room and "Probe0" in probes and f"Probe{room}" not in probes
     other = {"operation": "other", "outcome": "ok"}
-    assert samples(f"{DURATION}_count", **other) == before(f"{DURATION}_count", **other) + 5 + 1  # late five, long one
+    late = 5 + 1 + 1  # the five past the cap, the long name, "invalid"
+    assert samples(f"{DURATION}_count", **other) == before(f"{DURATION}_count", **other) + late
     assert long_name not in labels and "Unknown" not in labels and "Broken" not in labels
     assert samples(f"{DURATION}_count", operation="invalid", outcome="GRAPHQL_VALIDATION_FAILED") >= 1
+    assert samples(f"{DURATION}_count", operation="invalid", outcome="ok") == 0
     assert samples(f"{DURATION}_count", operation="invalid", outcome="GRAPHQL_PARSE_FAILED") >= 1
 
 
