@@ -30,6 +30,7 @@ from tortoise import connections
 from api.context import Context
 from api.deadlines import uvicorn_options
 from api.live import Broker
+from api.observability import Instrument, metrics_endpoint, process_exiting, sample_pool_forever
 from api.schema import build_schema
 from api.services import Services
 from api.sockets import GuardedTransportWS, authorised
@@ -229,6 +230,7 @@ def create_app(
 
             background = asyncio.create_task(jobs.run(settings, services.program, database.dsn()), name="worker")
             background.add_done_callback(worker_ended)
+        sampler = asyncio.create_task(sample_pool_forever(), name="metrics-pool")
         services.ready = True
         if manage:
             tune_garbage_collector()
@@ -236,6 +238,7 @@ def create_app(
             yield
         finally:
             services.ready = False
+            sampler.cancel()
             if background is not None and not background.done():  # a dead one was logged as it died
                 background.cancel()
                 # Bounded: a job that ignores cancellation must not hold the process.
@@ -248,11 +251,13 @@ def create_app(
             services.firebase.close()
             if manage:
                 await db.disconnect()
+            process_exiting()
 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint(settings)),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *(
@@ -265,6 +270,7 @@ def create_app(
     )
     app.state.services = services
     app.state.schema = graphql.schema
+    app.add_middleware(Instrument)  # inside EdgeGuard: it reads the request id EdgeGuard picked
     app.add_middleware(EdgeGuard, body_timeout=settings.body_timeout_seconds)
     return app
 

@@ -89,6 +89,17 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **uvicorn_options(settings),  # the header deadline and the connection cap
     )
+    if args.log_format == "json":
+        from api.logs import json_config
+
+        options["log_config"] = json_config()  # also applied in each --workers process
+    metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # A scrape reaches one process of N: they count into files that /metrics sums.
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     with _Stop() as stop:
         database = None
         try:
@@ -100,6 +111,10 @@ def serve(args: argparse.Namespace) -> int:
             stop.stopping = True
             if database is not None and database.stop():
                 log.info("embedded PostgreSQL stopped (%s)", settings.home.resolve() / "pgdata")
+            if metrics_dir is not None:
+                import shutil
+
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     by = f" by {stop.received}" if stop.received else ""
     log.info("stopped%s after running %.1f s", by, time.monotonic() - started)
     return 0
@@ -228,6 +243,11 @@ def worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     program = load(settings.program)
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        # A port of its own (this process serves no HTTP), on a thread: bind it where only the scraper reaches.
+        start_http_server(args.metrics_port, addr=args.metrics_host)
 
     async def work(database: db.Database) -> int:
         task = asyncio.create_task(jobs.run(settings, program, database.dsn()))
@@ -287,6 +307,15 @@ def schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_format(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line (time, level, logger, message, request_id)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     from notifications.worker import PERIODIC
 
@@ -311,6 +340,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not run the background worker (periodic jobs, push delivery) in the API process",
     )
+    _log_format(s)
     s.set_defaults(func=serve)
 
     m = sub.add_parser("migrate", help="apply database migrations")
@@ -327,6 +357,9 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=seed)
 
     w = sub.add_parser("worker", help="run the background worker alone (periodic jobs, push delivery)")
+    _log_format(w)
+    w.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
+    w.add_argument("--metrics-host", default="127.0.0.1", help="the address for --metrics-port (default 127.0.0.1)")
     w.set_defaults(func=worker)
 
     j = sub.add_parser("jobs", help="list the periodic jobs, or run one now")
@@ -347,6 +380,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "log_format", "text") == "json":
+        from api.logs import use_json
+
+        use_json()
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     logging.getLogger("tortoise").setLevel(logging.WARNING)  # "Tortoise-ORM shutdown" after every command
     warnings.filterwarnings("ignore", module="platformdirs")

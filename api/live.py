@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import uuid
 from collections import defaultdict
@@ -22,7 +23,9 @@ from typing import Any
 
 import asyncpg
 
-from domain import db
+from api import logs
+from api.observability import DELIVERED, DELIVERY_LATENCY, SUBSCRIPTIONS
+from domain import clock, db
 from domain.wallets import events
 
 log = logging.getLogger("loyalty.live")
@@ -57,7 +60,10 @@ class Subscription:
 
     async def next(self, timeout: float) -> events.Event | None:
         with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            event = await asyncio.wait_for(self.queue.get(), timeout)
+            DELIVERED.labels(event.kind).inc()
+            DELIVERY_LATENCY.observe(max((clock.now() - event.created_at).total_seconds(), 0.0))
+            return event
         return None
 
 
@@ -88,9 +94,11 @@ class Broker:
         """Register before the first read, so that nothing committed meanwhile is missed."""
         subscription = Subscription(member_id, kinds)
         self._subscriptions[member_id].add(subscription)
+        SUBSCRIPTIONS.inc()
         try:
             yield subscription
         finally:
+            SUBSCRIPTIONS.dec()
             subs = self._subscriptions.get(member_id)
             if subs is not None:
                 subs.discard(subscription)
@@ -121,7 +129,10 @@ class Broker:
     def _wake(self, member_id: uuid.UUID) -> None:
         self._woken.add(member_id)
         if self._fetching is None or self._fetching.done():
-            self._fetching = asyncio.create_task(self._fetch(), name="loyalty-live-fetch")
+            # It serves every subscriber, not the socket that woke it: its log lines carry no request id.
+            context = contextvars.copy_context()
+            context.run(logs.request_id.set, None)
+            self._fetching = asyncio.create_task(self._fetch(), name="loyalty-live-fetch", context=context)
 
     def _wake_all(self) -> None:
         for member_id in list(self._subscriptions):

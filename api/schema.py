@@ -25,6 +25,7 @@ from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
 from api.notifications.mutations import LocationMutation, NotificationsMutation
+from api.observability import GraphQLMetrics
 from api.purchases.mutations import PurchasesMutation
 from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
@@ -196,6 +197,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            GraphQLMetrics,  # first: its end of the operation runs last, after masking has set the codes
             RateLimit,
             lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # before another worker may take it over (a worker that died mid-batch).
     push_batch: int = Field(default=500, ge=1, le=5000)
     push_lease_seconds: int = Field(default=120, ge=1, le=3600)
+    # GET /metrics requires `Authorization: Bearer <this>` when set; production serves
+    # no metrics without it.
+    metrics_token: SecretStr | None = None
     # `loyalty serve` runs the worker in each API process unless --no-worker.
     serve_worker: bool = True
 

@@ -20,6 +20,7 @@ from domain import clock
 from domain.notifications import service as notifications
 from domain.program.config import Program
 from notifications import policy
+from notifications.metrics import NOTIFICATIONS
 from notifications.nudges import expiry
 from notifications.push import Outcome, Push
 
@@ -200,6 +201,7 @@ class _Writes:
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []
+        self.outcomes: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): counted once per batch
 
     def finish(
         self,
@@ -211,9 +213,11 @@ class _Writes:
         sent_at: datetime | None = None,
     ) -> None:
         self.rows.append((n["id"], state, reason, message_id, sent_at, None))
+        self.outcomes[n["kind"], state.lower()] += 1
 
     def requeue(self, n: dict, due_at: datetime, reason: str | None) -> None:
         self.rows.append((n["id"], "QUEUED", reason, None, None, due_at))
+        self.outcomes[n["kind"], "retried" if reason and reason.startswith("RETRY") else "deferred"] += 1
 
     async def write(self) -> None:
         if not self.rows:
@@ -229,3 +233,5 @@ class _Writes:
             """,
             [ids, states, reasons, message_ids, sent_ats, due_ats],
         )
+        for (kind, outcome), n in self.outcomes.items():
+            NOTIFICATIONS.labels(kind, outcome).inc(n)

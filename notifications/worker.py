@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,7 @@ from domain.settings import Settings
 from domain.tiers import service as tiers
 from domain.wallets import service as wallets
 from notifications import dispatch
+from notifications.metrics import JOB_DURATION, JOB_RUNS
 from notifications.nudges.birthday import queue_birthdays
 from notifications.nudges.expiry import queue_expiry_warnings
 from notifications.push import FcmSender, LogSender
@@ -91,12 +93,21 @@ _JOB_LOCK = 727302
 async def run_job(job: Periodic, program: Program, dsn: str) -> str:
     """One run of `job`, under a lock of its own (a PostgreSQL advisory lock, held on a
     connection of its own): a scheduled run and one by hand wait for each other."""
-    conn = await db.raw_connection(db.credentials_from_url(dsn), application_name=f"loyalty-job-{job.name}")
+    started = time.perf_counter()
     try:
-        await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _JOB_LOCK, job.name)
-        return await job.work(program)
+        conn = await db.raw_connection(db.credentials_from_url(dsn), application_name=f"loyalty-job-{job.name}")
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _JOB_LOCK, job.name)
+            said = await job.work(program)
+        finally:
+            await conn.close()  # the lock goes with the session
+    except Exception:
+        JOB_RUNS.labels(job.name, "error").inc()
+        raise
     finally:
-        await conn.close()  # the lock goes with the session
+        JOB_DURATION.labels(job.name).observe(time.perf_counter() - started)
+    JOB_RUNS.labels(job.name, "ok").inc()  # scheduled or by hand (`loyalty jobs run`)
+    return said
 
 
 def _scheduled(job: Periodic) -> Callable[[int], Awaitable[None]]:
@@ -137,6 +148,7 @@ async def dispatch_forever(rt: Runtime, poll_seconds: float = 1.0) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            JOB_RUNS.labels("push_dispatch", "error").inc()
             log.exception("push dispatch failed; retrying")
         await asyncio.sleep(poll_seconds)
 

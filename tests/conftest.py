@@ -4,6 +4,7 @@ and the app driven in-process over HTTP (httpx's ASGI transport)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from datetime import timedelta
@@ -329,3 +330,21 @@ async def next_update(sock: Socket, timeout: float = 1.0) -> dict:
     message = await sock.receive(timeout)
     assert message["type"] == "next", message
     return message["payload"]["data"]
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(prefix: str):
+    """A database of its own on LOYALTY_TEST_DATABASE_URL's server, for tests that start
+    `loyalty` processes against a URL; dropped afterwards. Skips without that server."""
+    url = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("needs LOYALTY_TEST_DATABASE_URL")
+    server = db.credentials_from_url(url)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await db.raw_connection(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield db.Database({**server, "database": name})
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -95,11 +95,26 @@ class TierWindow(StrEnum):
     CALENDAR_YEAR = "calendar_year"
 
 
+# Each field's description and example are the program file's reference: docs/program.md
+# is generated from them (python -m domain.program.reference) and a test keeps it current.
+
+
 class ProgramInfo(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    currency: str
-    # The brand's time zone: what "today" means for promotions and daily caps.
-    timezone: str = "UTC"
+    """Who the program is and what money and day it counts in."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)] = Field(
+        description="The program's name, as the app shows it.", examples=["Café Aurora Rewards"]
+    )
+    currency: str = Field(
+        description="ISO 4217 code of the money purchases are recorded in; amounts may carry at most its "
+        "decimals (2 for EUR, 0 for JPY).",
+        examples=["EUR"],
+    )
+    timezone: str = Field(
+        "UTC",
+        description='The brand\'s IANA time zone: what "today" means for promotions, daily caps and expiry dates.',
+        examples=["Europe/Paris"],
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -124,14 +139,27 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class Promotion(_Strict):
     """A multiplier on purchase points for some days: double-points Tuesdays,
     a member day each month, a launch week. Promotions do not stack: the best
-    multiplier of those that apply is used (tier multipliers do stack)."""
+    multiplier of those that apply is used (tier multipliers do stack).
+    A day must satisfy every condition given (dates, weekdays, days of the month)."""
 
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    multiplier: Annotated[Decimal, Field(gt=1, le=10)]
-    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
-    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] = []
-    starts: date | None = None
-    ends: date | None = None  # inclusive
+    name: Annotated[str, Field(min_length=1, max_length=80)] = Field(
+        description="Shown in the ledger entry's explanation.", examples=["Double points Tuesday"]
+    )
+    multiplier: Annotated[Decimal, Field(gt=1, le=10)] = Field(
+        description="Purchase points are multiplied by this on the days it applies.", examples=[2]
+    )
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        [], description="The days of the week it applies on; empty: every day.", examples=[["tue"]]
+    )
+    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] = Field(
+        [], description="The days of the month it applies on; empty: every day.", examples=[[1, 15]]
+    )
+    starts: date | None = Field(
+        None, description="The first day it applies; unset: always did.", examples=[date(2027, 1, 1)]
+    )
+    ends: date | None = Field(
+        None, description="The last day it applies (inclusive); unset: no end.", examples=[date(2027, 3, 31)]
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Promotion:
@@ -148,55 +176,111 @@ class Promotion(_Strict):
 
 
 class Earning(_Strict):
-    # Points for each whole unit of the program currency spent.
-    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)]
-    # Applied once, to base x tier multiplier x promotion multiplier.
-    rounding: Rounding = Rounding.DOWN
-    max_points_per_purchase: Annotated[int, Field(gt=0)] | None = None
-    max_points_per_day: Annotated[int, Field(gt=0)] | None = None
-    promotions: list[Promotion] = []
+    """Points for purchases: amount x points_per_unit x the tier's multiplier x the best
+    promotion's, rounded once, then capped per purchase and per day."""
+
+    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)] = Field(
+        description="Points for each unit of the currency spent (fractions count: 4.99 EUR at 10 earns 49.9 "
+        "before rounding).",
+        examples=[10],
+    )
+    rounding: Rounding = Field(
+        Rounding.DOWN,
+        description="How the points are rounded, once, after every multiplier.",
+        examples=["down"],
+    )
+    max_points_per_purchase: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="At most this many points for one purchase; unset: no cap.", examples=[5000]
+    )
+    max_points_per_day: Annotated[int, Field(gt=0)] | None = Field(
+        None,
+        description="At most this many purchase points per member per day (the program's time zone); unset: no cap.",
+        examples=[10000],
+    )
+    promotions: list[Promotion] = Field([], description="Point multipliers for some days, as `[[earning.promotions]]`.")
 
 
 class Bonuses(_Strict):
-    welcome: Annotated[int, Field(ge=0, le=1_000_000)] = 0
-    birthday: Annotated[int, Field(ge=0, le=1_000_000)] = 0
-    # Both sides of a referral, once the new member's first purchase lands.
-    referrer: Annotated[int, Field(ge=0, le=1_000_000)] = 0
-    referee: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    """Points given once, for moments rather than purchases."""
+
+    welcome: Annotated[int, Field(ge=0, le=1_000_000)] = Field(0, description="Points on enrolment.", examples=[100])
+    birthday: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        0,
+        description="Points on the member's birthday, once a year, with the birthday push "
+        "(`notifications.birthday_hour`).",
+        examples=[200],
+    )
+    referrer: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        0,
+        description="Points to a member whose referral code a new member enrolled with, once the new "
+        "member's first purchase lands.",
+        examples=[150],
+    )
+    referee: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        0, description="Points to the new member who enrolled with a referral code, at the same moment.", examples=[150]
+    )
 
 
 ACTIVITIES = ("survey", "social_share", "check_in", "profile_completed")
 
 
 class Activity(_Strict):
-    points: Annotated[int, Field(gt=0, le=1_000_000)]
-    per_day: Annotated[int, Field(ge=1, le=100)] = 1
-    lifetime: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    """Points for something other than a purchase, recorded with `recordActivity`."""
+
+    points: Annotated[int, Field(gt=0, le=1_000_000)] = Field(description="Points each time it counts.", examples=[50])
+    per_day: Annotated[int, Field(ge=1, le=100)] = Field(
+        1, description="Times a day it earns points (the program's time zone); more are NOT_ELIGIBLE.", examples=[1]
+    )
+    lifetime: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="Times it earns points ever; unset: no limit.", examples=[12]
+    )
 
 
 class QuietHours(_Strict):
-    start: time = time(21, 0)
-    end: time = time(9, 0)
+    """No push between start and end, member-local; a push due then waits for the end.
+    The span may cross midnight (21:00 to 09:00); start = end: no quiet hours."""
+
+    start: time = Field(time(21, 0), description="When the quiet hours begin.", examples=[time(21, 0)])
+    end: time = Field(time(9, 0), description="When they end, and deferred pushes go out.", examples=[time(9, 0)])
 
 
 class Notifications(_Strict):
     """Push policy: when members may be nudged, how often, and what wins."""
 
-    quiet_hours: QuietHours = QuietHours()
-    max_per_day: Annotated[int, Field(ge=0, le=50)] = 2
-    max_per_week: Annotated[int, Field(ge=0, le=200)] = 5
-    # When several compete, the earlier kind is sent first and wins the caps.
-    priority: list[Literal["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]] = [
-        "EXPIRY",
-        "BIRTHDAY",
-        "LOCATION",
-        "CAMPAIGN",
-    ]
-    expiry_warning_days: list[Annotated[int, Field(ge=1, le=365)]] = [30, 7]
-    # A location nudge at most once per store per this many hours, and this many a day.
-    location_cooldown_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
-    location_max_per_day: Annotated[int, Field(ge=0, le=20)] = 1
-    birthday_hour: Annotated[int, Field(ge=0, le=23)] = 9
+    quiet_hours: QuietHours = Field(
+        QuietHours(),
+        description="When pushes wait: `quiet_hours = { start = 21:00:00, end = 09:00:00 }`, or the table below.",
+    )
+    max_per_day: Annotated[int, Field(ge=0, le=50)] = Field(
+        2,
+        description="Pushes a member gets per day at most, member-local; more are suppressed (DAILY_CAP).",
+        examples=[2],
+    )
+    max_per_week: Annotated[int, Field(ge=0, le=200)] = Field(
+        5, description="Pushes a member gets in any 7 days at most; more are suppressed (WEEKLY_CAP).", examples=[5]
+    )
+    priority: list[Literal["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]] = Field(
+        ["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"],
+        description="When several compete, the earlier kind is sent first and wins the caps; list each kind once.",
+        examples=[["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]],
+    )
+    expiry_warning_days: list[Annotated[int, Field(ge=1, le=365)]] = Field(
+        [30, 7],
+        description="Warn this many days before points expire, once per warning (none if they were spent).",
+        examples=[[30, 7]],
+    )
+    location_cooldown_hours: Annotated[int, Field(ge=1, le=24 * 30)] = Field(
+        24, description="A location nudge for one store at most once in this many hours.", examples=[24]
+    )
+    location_max_per_day: Annotated[int, Field(ge=0, le=20)] = Field(
+        1, description="Location nudges a member gets per day at most, whatever the store.", examples=[1]
+    )
+    birthday_hour: Annotated[int, Field(ge=0, le=23)] = Field(
+        9,
+        description="The hour (0-23, member-local) at which the hourly birthdays job greets members "
+        "and gives the bonus.",
+        examples=[9],
+    )
 
     @field_validator("priority")
     @classmethod
@@ -207,25 +291,48 @@ class Notifications(_Strict):
 
 
 class StoreRule(_Strict):
-    key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
-    radius_meters: Annotated[int, Field(ge=10, le=50_000)] = 150
-    # What a member walking by is told; no message, no nudge.
-    message: Annotated[str, Field(max_length=300)] | None = None
+    """A store, for location nudges: `reportLocation` answers the stores within reach."""
+
+    key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")] = Field(
+        description="The store's stable id: lowercase letters, digits, - and _, up to 40.", examples=["paris-marais"]
+    )
+    name: Annotated[str, Field(min_length=1, max_length=80)] = Field(
+        description="As members see it.", examples=["Café Aurora Marais"]
+    )
+    latitude: Annotated[float, Field(ge=-90, le=90)] = Field(description="In degrees (WGS 84).", examples=[48.859])
+    longitude: Annotated[float, Field(ge=-180, le=180)] = Field(description="In degrees (WGS 84).", examples=[2.362])
+    radius_meters: Annotated[int, Field(ge=10, le=50_000)] = Field(
+        150, description="How near counts as walking by.", examples=[150]
+    )
+    message: Annotated[str, Field(max_length=300)] | None = Field(
+        None,
+        description="What a member walking by is told; unset: no nudge for this store.",
+        examples=["You're next door: your usual is 10% off until 11:00."],
+    )
 
 
 class Cashback(_Strict):
     """A share of each purchase back as money in a CASHBACK wallet (never expires)."""
 
-    enabled: bool = False
-    percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
+    enabled: bool = Field(False, description="Whether purchases earn cashback.", examples=[True])
+    percent: Annotated[Decimal, Field(ge=0, le=100)] = Field(
+        Decimal(0), description="The share of the amount, rounded down to the currency's decimals.", examples=[2.5]
+    )
 
 
 class Expiry(_Strict):
-    policy: ExpiryPolicy
-    months: Annotated[int, Field(ge=1, le=120)] | None = None
+    """When earned points expire: at midnight in the program's time zone, so that
+    everything earned on one day expires together. Spending takes the points that
+    expire first."""
+
+    policy: ExpiryPolicy = Field(
+        description="`rolling`: the day after the same date `months` later; `end_of_quarter` / `end_of_year`: "
+        "the end of the quarter / year that date falls in; `never`.",
+        examples=["rolling"],
+    )
+    months: Annotated[int, Field(ge=1, le=120)] | None = Field(
+        None, description="Required unless the policy is `never` (and not allowed then).", examples=[12]
+    )
 
     @model_validator(mode="after")
     def _months_when_needed(self) -> Expiry:
@@ -237,37 +344,67 @@ class Expiry(_Strict):
 
 
 class Pending(_Strict):
-    # Points from a purchase stay pending this many days (the return window).
-    days: Annotated[int, Field(ge=0, le=365)] = 0
+    """Purchase points wait out the return window before they can be spent."""
+
+    days: Annotated[int, Field(ge=0, le=365)] = Field(
+        0, description="Days purchase points stay pending; 0: spendable at once.", examples=[14]
+    )
 
 
 class Tier(_Strict):
-    key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-    name: Annotated[str, Field(min_length=1, max_length=40)]
-    rank: Annotated[int, Field(ge=0, le=100)]
-    threshold: Annotated[int, Field(ge=0)]
-    # Purchase points are multiplied by this while the member is in the tier.
-    multiplier: Annotated[Decimal, Field(ge=1, le=10)] = Decimal(1)
+    """One step of the tier ladder, as `[[tiers]]`, lowest first."""
+
+    key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="The tier's stable id: lowercase letters, digits and _, up to 32; unique.", examples=["bronze"]
+    )
+    name: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        description="As members see it.", examples=["Bronze"]
+    )
+    rank: Annotated[int, Field(ge=0, le=100)] = Field(
+        description="Order of the ladder; each tier's greater than the one before.", examples=[0]
+    )
+    threshold: Annotated[int, Field(ge=0)] = Field(
+        description="Qualifying points (earned within the tier window) it takes; the first tier's is 0, each "
+        "next one's greater.",
+        examples=[0],
+    )
+    multiplier: Annotated[Decimal, Field(ge=1, le=10)] = Field(
+        Decimal(1),
+        description="Purchase points are multiplied by this while the member is in the tier.",
+        examples=[1],
+    )
 
 
 class Tiers(_Strict):
-    window: TierWindow = TierWindow.ROLLING_12_MONTHS
+    """How qualifying points are counted for tiers."""
+
+    window: TierWindow = Field(
+        TierWindow.ROLLING_12_MONTHS,
+        description="`rolling_12_months`: the last 365 days; `calendar_year`: since 1 January, in the program's "
+        "time zone.",
+        examples=["calendar_year"],
+    )
 
 
 class Program(_Strict):
-    version: int
-    program: ProgramInfo
-    earning: Earning
-    expiry: Expiry
-    pending: Pending = Pending()
-    bonuses: Bonuses = Bonuses()
-    cashback: Cashback = Cashback()
-    notifications: Notifications = Notifications()
-    stores: list[StoreRule] = []
-    # Points for things other than purchases, keyed survey | social_share | check_in | profile_completed.
-    activities: dict[Literal["survey", "social_share", "check_in", "profile_completed"], Activity] = {}
-    tier_rules: Tiers = Field(default=Tiers(), alias="tier_rules")
-    tiers: Annotated[list[Tier], Field(min_length=1)]
+    """The whole file. Unknown keys are refused."""
+
+    version: int = Field(description="The format of this file: 1.", examples=[1])
+    program: ProgramInfo = Field(description="Name, currency and time zone.")
+    earning: Earning = Field(description="Points for purchases.")
+    expiry: Expiry = Field(description="When points expire.")
+    pending: Pending = Field(Pending(), description="The return window.")
+    bonuses: Bonuses = Field(Bonuses(), description="Welcome, birthday and referral points.")
+    cashback: Cashback = Field(Cashback(), description="Money back into a CASHBACK wallet.")
+    notifications: Notifications = Field(Notifications(), description="The push policy.")
+    stores: list[StoreRule] = Field([], description="Stores for location nudges, as `[[stores]]`.")
+    activities: dict[Literal["survey", "social_share", "check_in", "profile_completed"], Activity] = Field(
+        {},
+        description="Points for things other than purchases, keyed survey, social_share, check_in or "
+        "profile_completed: `[activities]` with `survey = { points = 50, per_day = 1 }`. Unlisted: not rewarded.",
+    )
+    tier_rules: Tiers = Field(Tiers(), description="How tiers qualify.")
+    tiers: Annotated[list[Tier], Field(min_length=1)] = Field(description="The tier ladder, at least one.")
 
     @field_validator("version")
     @classmethod
