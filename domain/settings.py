@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Connections (and WebSockets) one process holds at most; past it, new ones get 503.
     max_connections: int = Field(default=10_000, ge=1)
+
     @classmethod
     def from_environment(cls) -> Settings:
         """The settings of LOYALTY_*, checked: a mistake is a ConfigurationError naming
