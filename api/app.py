@@ -25,6 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 
 from api.context import Context
+from api.json_body import JsonBodyCheck
 from api.live import Broker
 from api.schema import build_schema
 from api.services import Services
@@ -213,6 +214,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.add_middleware(JsonBodyCheck)  # inside EdgeGuard: the body is bounded by then
     app.add_middleware(EdgeGuard)
     return app
 
