@@ -209,29 +209,45 @@ class Case:
     input_path: tuple[str, ...] = ()  # into an input object
     role: Role | None = None
     values: list = field(default_factory=list)
+    type_name: str = ""  # the named GraphQL type of the target
 
     @property
     def target(self) -> str:
         return ".".join([self.path[-1][0], self.argument, *self.input_path])
 
-    def document(self, world: World, value) -> tuple[str, dict]:
+    def document(self, world: World, value, literal: bool = False) -> tuple[str, dict]:
+        """The operation and its variables; with `literal`, the hostile string is written
+        into the document as a string literal (escapes and all) instead of a variable."""
         variables: dict = {}
         declared: list[str] = []
         name, last = self.path[-1]
         args = []
+
+        def bind(var: str, gtype, given) -> str:
+            declared.append(f"${var}: {gtype}")
+            variables[var] = given
+            return f"${var}"
+
         for arg_name, arg in last.args.items():
             if arg_name != self.argument and not is_required_argument(arg):
                 continue
-            var = f"a_{arg_name}"
-            declared.append(f"${var}: {arg.type}")
-            args.append(f"{arg_name}: ${var}")
             if arg_name != self.argument:
-                variables[var] = working(arg_name, arg.type, world)
-            elif self.input_path:
-                variables[var] = working(arg_name, arg.type, world)
-                variables[var][self.input_path[0]] = value
+                args.append(f"{arg_name}: {bind(f'a_{arg_name}', arg.type, working(arg_name, arg.type, world))}")
+            elif not literal:
+                given = working(arg_name, arg.type, world) if self.input_path else value
+                if self.input_path:
+                    given[self.input_path[0]] = value
+                args.append(f"{arg_name}: {bind(f'a_{arg_name}', arg.type, given)}")
+            elif self.input_path:  # the other input fields as variables, the target as a literal
+                spec = get_named_type(arg.type)
+                fields = [f"{self.input_path[0]}: {json.dumps(value)}"]
+                for field_name, field_spec in spec.fields.items():
+                    if field_name != self.input_path[0] and is_required_input_field(field_spec):
+                        working_value = working(field_name, field_spec.type, world)
+                        fields.append(f"{field_name}: {bind(f'f_{field_name}', field_spec.type, working_value)}")
+                args.append(f"{arg_name}: {{ {', '.join(fields)} }}")
             else:
-                variables[var] = value
+                args.append(f"{arg_name}: {json.dumps(value)}")
         inner = f"{name}({', '.join(args)})" + _selection(last.type)
         for outer_name, outer in reversed(self.path[:-1]):
             inner = f"{outer_name}{_wrap(outer.type, inner)}"
@@ -306,10 +322,11 @@ def _cases_of(operation: str, path: list, role: Role | None) -> Iterator[Case]:
     _, f = path[-1]
     for arg_name, arg in f.args.items():
         named = get_named_type(arg.type)
-        yield Case(operation, path, arg_name, role=role, values=hostile(arg.type))
+        yield Case(operation, path, arg_name, role=role, values=hostile(arg.type), type_name=named.name)
         if isinstance(named, GraphQLInputObjectType):
             for field_name, spec in named.fields.items():
-                yield Case(operation, path, arg_name, (field_name,), role=role, values=hostile(spec.type))
+                values = hostile(spec.type)
+                yield Case(operation, path, arg_name, (field_name,), role, values, get_named_type(spec.type).name)
 
 
 CASES = list(cases())
@@ -354,23 +371,34 @@ def _internal(text: str) -> bool:
     return any(marker in text for marker in INTERNAL)
 
 
+def _requests() -> Iterator[tuple[Case, object, bool]]:
+    """Every hostile value of every query and mutation case as a variable, and the
+    text ones of String and ID targets also as literals in the document."""
+    for case in CASES:
+        if case.operation == "subscription":
+            continue
+        for value in case.values:
+            yield case, value, False
+        if case.type_name in ("String", "ID"):
+            for value in TEXT:
+                yield case, value, True
+
+
 async def test_no_hostile_value_is_an_internal_error(client, gql, world, monkeypatch):
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")  # never Google's servers
     failures = []
     started = time.monotonic()
     sent = 0
-    for case in CASES:
-        if case.operation == "subscription":
-            continue
-        for value in case.values:
-            query, variables = case.document(world, value)
-            headers = {"content-type": "application/json"}
-            if case.role is not None:
-                headers["authorization"] = f"Bearer {world.tokens[case.role]}"
-            response = await client.post("/graphql", content=_body(query, variables), headers=headers)
-            sent += 1
-            if response.status_code >= 500 or _internal(response.text):
-                failures.append((case.target, repr(value)[:60], response.status_code, response.text[:300]))
+    for case, value, literal in _requests():
+        query, variables = case.document(world, value, literal)
+        headers = {"content-type": "application/json"}
+        if case.role is not None:
+            headers["authorization"] = f"Bearer {world.tokens[case.role]}"
+        response = await client.post("/graphql", content=_body(query, variables), headers=headers)
+        sent += 1
+        if response.status_code >= 500 or _internal(response.text):
+            where = f"{case.target} ({'literal' if literal else 'variable'})"
+            failures.append((where, repr(value)[:60], response.status_code, response.text[:300]))
     assert not failures, f"{len(failures)} of {sent} answered as internal errors:\n" + "\n".join(map(str, failures))
     assert (await client.get("/healthz")).status_code == 200
     me = await gql("{ me { email } }", token=world.tokens[Role.MEMBER])
