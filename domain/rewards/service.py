@@ -78,13 +78,13 @@ async def create(
 
 
 async def _visible(program: Program, member_id: uuid.UUID):
-    """The rewards a member sees: active ones their tier reaches. One rule for the list
-    and for a reward fetched by id."""
+    """The rewards a member sees: active ones their tier reaches (None: no such member).
+    One rule for the list and for a reward fetched by id."""
     from domain.members.models import Member
 
     member = await Member.get_or_none(id=member_id).only("id", "tier_key")
     if member is None:
-        raise NotFound("No member with this id.", field="memberId")
+        return None
     rank = current_tier(program, member.tier_key).rank
     return Reward.filter(active=True, min_tier_rank__lte=rank)
 
@@ -92,6 +92,8 @@ async def _visible(program: Program, member_id: uuid.UUID):
 async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None):
     """Active rewards the member's tier may see, newest first."""
     query = await _visible(program, member_id)
+    if query is None:
+        raise NotFound("No member with this id.", field="memberId")
     if after is not None:
         from tortoise.expressions import Q
 
@@ -102,7 +104,8 @@ async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: 
 
 async def seen_by(program: Program, member_id: uuid.UUID, reward_id: uuid.UUID) -> Reward | None:
     """The reward if this member sees it in their list, else None."""
-    return await (await _visible(program, member_id)).get_or_none(id=reward_id)
+    query = await _visible(program, member_id)
+    return await query.get_or_none(id=reward_id) if query is not None else None
 
 
 async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID, idempotency_key: str) -> Redemption:

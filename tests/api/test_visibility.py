@@ -57,3 +57,16 @@ async def test_staff_and_marketers_fetch_every_reward_by_id(gql, tokens, catalog
     for name, reward_id in catalogue.items():
         fetched = await gql(REWARD, {"id": reward_id}, token=token)
         assert fetched["data"]["node"] == {"id": reward_id, "name": name, "available": name != "Old mug"}
+
+
+async def test_a_deleted_member_sees_no_reward_by_id(gql, tokens, database, catalogue):
+    from domain import db
+
+    gone = await enroll(gql, tokens, "gone@example.com")
+    token = tokens.member(member_uuid(gone["id"]))
+    conn = await db.raw_connection(database.credentials)
+    try:
+        await conn.execute("DELETE FROM members WHERE id = $1", member_uuid(gone["id"]))
+    finally:
+        await conn.close()
+    assert await gql(REWARD, {"id": catalogue["Coffee"]}, token=token) == {"data": {"node": None}}
