@@ -8,7 +8,8 @@ read and for email addresses.
   invisible "default ignorable" characters, with the exceptions real names need: a zero
   width joiner or non-joiner between two characters (Persian `مریم‌رضایی`, emoji families
   `👨‍👩‍👧`), variation selectors (`❤️`) and emoji tag characters (subdivision flags). So
-  bidi overrides, zero-width spaces, Hangul fillers and soft hyphens are refused.
+  bidi overrides, zero-width spaces, Hangul fillers and soft hyphens are refused. Code
+  points unassigned in our Unicode tables pass: they are tomorrow's emoji, not controls.
 - Email addresses: NFC, and no control, format, space or default-ignorable character at all.
 """
 

@@ -29,10 +29,14 @@ LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 OLDEST_BIRTHDAY = date(1900, 1, 1)
 # Time zones of real places: the tz database's Area/Location names (Europe/Paris,
 # America/Argentina/Buenos_Aires, and the old spellings phones still report, such as
-# Asia/Calcutta), plus UTC. Not `localtime`, `Factory` or `posixrules` (files, not zones),
-# nor POSIX rules (EST5EDT), fixed offsets (Etc/GMT+5) or country aliases (US/Eastern, GB).
+# Asia/Calcutta), plus UTC (and Etc/UTC, which some systems report). Not `localtime`,
+# `Factory` or `posixrules` (files, not zones), nor POSIX rules (EST5EDT), fixed offsets
+# (Etc/GMT+5) or country aliases (US/Eastern, GB).
 AREAS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
-_TIMEZONES = frozenset(z for z in available_timezones() if z.partition("/")[0] in AREAS and "/" in z) | {"UTC"}
+_TIMEZONES = frozenset(z for z in available_timezones() if z.partition("/")[0] in AREAS and "/" in z) | {
+    "UTC",
+    "Etc/UTC",
+}
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def test_time_zones_that_are_no_place_are_refused(zone):
 
 
 @pytest.mark.parametrize(
-    "zone", ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Pacific/Kiritimati", "Asia/Calcutta"]
+    "zone", ["UTC", "Etc/UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Pacific/Kiritimati", "Asia/Calcutta"]
 )
 def test_time_zones_of_real_places_are_accepted(zone):
     assert members.valid_timezone(zone) == zone
