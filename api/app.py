@@ -29,6 +29,7 @@ from tortoise import connections
 
 from api.context import Context
 from api.deadlines import uvicorn_options
+from api.json_body import JsonBodyCheck
 from api.live import Broker
 from api.observability import Instrument, metrics_endpoint, process_exiting, sample_pool_forever
 from api.schema import build_schema
@@ -270,6 +271,7 @@ def create_app(
     )
     app.state.services = services
     app.state.schema = graphql.schema
+    app.add_middleware(JsonBodyCheck)  # inside EdgeGuard: the body is bounded by then
     app.add_middleware(Instrument)  # inside EdgeGuard: it reads the request id EdgeGuard picked
     app.add_middleware(EdgeGuard, body_timeout=settings.body_timeout_seconds)
     return app

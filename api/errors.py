@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.types.execution import StreamExecutionResult
 
 from domain.errors import DomainError
 
@@ -81,7 +82,15 @@ class MaskUnexpectedErrors(MaskErrors):
     def on_operation(self) -> Iterator[None]:
         yield from super().on_operation()
         # A domain error escaping a resolver becomes a top-level error with its code.
-        result = self.execution_context.result
-        for error in getattr(result, "errors", None) or ():
-            if isinstance(error.original_error, DomainError) and not error.extensions:
-                error.extensions = {"code": error.original_error.code}
+        _code_domain_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        # The same for each result of a subscription (a bad `after` cursor, say).
+        _code_domain_errors(result)
+        yield from super().on_stream_result(result)
+
+
+def _code_domain_errors(result: object) -> None:
+    for error in getattr(result, "errors", None) or ():
+        if isinstance(error.original_error, DomainError) and not error.extensions:
+            error.extensions = {"code": error.original_error.code}

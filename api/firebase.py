@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import uuid
 
@@ -19,9 +20,11 @@ from domain.errors import InvalidCredentials
 from domain.identity.sessions import FirebaseIdentity
 from domain.settings import Settings
 
+log = logging.getLogger("loyalty.api")
 
-class FirebaseNotConfigured(Exception):
-    pass
+
+class FirebaseNotConfigured(InvalidCredentials):
+    """No project to check ID tokens against: no token can be accepted (UNAUTHENTICATED)."""
 
 
 class FirebaseVerifier:
@@ -41,9 +44,8 @@ class FirebaseVerifier:
         if self._app is None:
             project_id = self.project_id()
             if not project_id:
-                raise FirebaseNotConfigured(
-                    "Firebase sign-in needs LOYALTY_FIREBASE_PROJECT_ID or LOYALTY_FIREBASE_CREDENTIALS"
-                )
+                log.warning("Firebase sign-in needs LOYALTY_FIREBASE_PROJECT_ID or LOYALTY_FIREBASE_CREDENTIALS")
+                raise FirebaseNotConfigured("Sign-in with Firebase is not set up on this server.")
             path = self._settings.firebase_credentials
             credential = credentials.Certificate(str(path)) if path else None
             self._app = firebase_admin.initialize_app(

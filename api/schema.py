@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import uuid
+from decimal import Decimal
 
 import strawberry
 from graphql import GraphQLError
@@ -16,6 +17,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext, Info
 
+from api.arguments import TextArguments
 from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
 from api.errors import MaskUnexpectedErrors
@@ -30,12 +32,14 @@ from api.purchases.mutations import PurchasesMutation
 from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
 from api.rewards.types import Coupon, Reward
+from api.scalars import PlainDecimal
 from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import Wallet
 from domain.identity.tokens import Role
 from domain.members import service as members
+from domain.rewards import service as rewards
 from domain.rewards.models import Coupon as CouponRow
 from domain.rewards.models import Reward as RewardRow
 from domain.wallets import service as wallets
@@ -83,7 +87,13 @@ async def _wallet_node(info: Info, key: str) -> Wallet | None:
 
 async def _reward_node(info: Info, key: str) -> Reward | None:
     reward_id = _uuid(key)
-    row = await RewardRow.get_or_none(id=reward_id) if reward_id else None
+    if reward_id is None:
+        return None
+    principal = info.context.principal()
+    if principal.role is Role.MEMBER:  # what the member's `rewards` list shows them, no more
+        row = await rewards.seen_by(info.context.services.program, principal.member_id, reward_id)
+    else:
+        row = await RewardRow.get_or_none(id=reward_id)
     return Reward.of(row) if row else None
 
 
@@ -203,7 +213,9 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: PriceBeforeValidating(documents),
             MaskUnexpectedErrors,
+            TextArguments,
         ],
+        scalar_overrides={Decimal: PlainDecimal},
     )
     schema.hide_suggestions = production
     schema.documents = documents

@@ -129,7 +129,10 @@ class NotificationsMutation:
 
     @strawberry.mutation(permission_classes=[IsMember], description="Stop pushes to this install (sign-out).")
     async def unregister_device(self, info: Info, input: UnregisterDeviceInput) -> UnregisterDevicePayload:
-        removed = await notifications.unregister_device(member_id(info), input.fcm_token)
+        try:
+            removed = await notifications.unregister_device(member_id(info), input.fcm_token)
+        except DomainError as exc:
+            return UnregisterDevicePayload(removed=False, user_errors=UserError.of(exc))
         return UnregisterDevicePayload(removed=removed, user_errors=[])
 
     @strawberry.mutation(permission_classes=[IsMember], description="The member read or opened a notification.")

@@ -9,11 +9,10 @@ from strawberry.types import Info
 
 from api.auth import IsMember, member_id
 from api.errors import ClientError
-from api.relay import decode_cursor, encode_cursor
+from api.relay import seq_cursor, seq_position
 from api.tiers.types import TierStatus
 from api.wallets.types import LedgerEntry, Wallet
 from domain import clock
-from domain.errors import InvalidInput
 from domain.members import service as members
 from domain.tiers import service as tiers
 from domain.wallets import events
@@ -37,22 +36,13 @@ class TierChange:
     tier: TierStatus
 
 
-def _start(after: str | None) -> int | None:
-    if after is None:
-        return None
-    (raw,) = decode_cursor(after, 1)
-    if not raw.isdigit():
-        raise InvalidInput("after is not a cursor from walletUpdated.", field="after")
-    return int(raw)
-
-
 async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> AsyncGenerator[events.Event, None]:
     """Every committed event of the member after the cursor (or from now), then live
     ones as they commit: one cursor for both, so no gap and no duplicate."""
     me = member_id(info)
     principal = info.context.principal()
     broker = info.context.services.broker
-    start = _start(after)
+    start = seq_position(after)
     with broker.subscribe(me, kinds) as subscription:  # listening before reading: nothing slips between
         cursor = start if start is not None else await events.latest(me)
         # Catch up by reading pages ourselves; then the broker feeds us.
@@ -75,7 +65,7 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
                 return
             if subscription.overflowed and (event is None or subscription.queue.empty()):
                 raise ClientError(
-                    f'Too many updates queued for this connection: resubscribe with after: "{encode_cursor(cursor)}".',
+                    f'Too many updates queued for this connection: resubscribe with after: "{seq_cursor(cursor)}".',
                     code="SLOW_CONSUMER",
                 )
             if event is not None:
@@ -105,7 +95,7 @@ class WalletsSubscription:
         async for event in _follow(info, (events.WALLET_UPDATED,), after):
             entry = event.entry
             yield WalletUpdate(
-                cursor=encode_cursor(event.id),
+                cursor=seq_cursor(event.id),
                 wallet=Wallet.of(program, event.wallet),
                 entry=LedgerEntry.of(program, event.wallet["kind"], entry) if entry else None,
             )
@@ -116,4 +106,4 @@ class WalletsSubscription:
         async for event in _follow(info, (events.TIER_CHANGED,), after):
             member = await members.get(event.member_id)
             status = await tiers.status_for(program, member.id, member.tier_key, clock.now())
-            yield TierChange(cursor=encode_cursor(event.id), tier=TierStatus.of(status))
+            yield TierChange(cursor=seq_cursor(event.id), tier=TierStatus.of(status))

@@ -8,8 +8,7 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from api.relay import Connection, Node, connection, decode_cursor, encode_cursor, page, to_global_id
-from domain.errors import InvalidInput
+from api.relay import Connection, Node, connection, page, seq_cursor, seq_position, to_global_id
 from domain.program.config import Program
 from domain.wallets import service as wallets
 
@@ -128,13 +127,8 @@ class Wallet(Node):
     @strawberry.field(description="The history behind the balance, newest first.")
     async def entries(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
         p = page(first, after)
-        before = None
-        if p.after:
-            (raw,) = decode_cursor(p.after, 1)
-            if not raw.isdigit():
-                raise InvalidInput("after is not a cursor from this list.", field="after")
-            before = int(raw)
+        before = seq_position(p.after)
         rows = await wallets.entries(self.key, p.first + 1, before)
         program = info.context.services.program
         nodes = [LedgerEntry.of(program, self.kind.value, r) for r in rows]
-        return connection(nodes, p.first, lambda e: encode_cursor(e.seq))
+        return connection(nodes, p.first, lambda e: seq_cursor(e.seq))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from domain import clock
-from domain.errors import AlreadyExists, InvalidCredentials
+from domain.errors import AlreadyExists, InvalidCredentials, InvalidInput
 from domain.identity.models import RefreshToken
 from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
@@ -71,7 +71,11 @@ async def _member_for(program: Program, identity: FirebaseIdentity) -> Member:
                     field="email",
                 )
             return await members.link_firebase(existing, identity.uid)
-    name = identity.name[:80] if identity.name and identity.name.strip() else None
+    try:
+        # The name is the provider's: one we would refuse from the app is left out, not a refused sign-in.
+        name = members.valid_display_name(identity.name[:80]) if identity.name else None
+    except InvalidInput:
+        name = None
     try:
         return await members.enroll(
             program, members.Profile(email=identity.email, display_name=name), firebase_uid=identity.uid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,10 @@ ALGORITHM = "HS256"  # pinned: the header's `alg` is never trusted
 ISSUER = "loyalty"
 AUDIENCE = "loyalty-api"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "role"]
+# The longest a token may live (`loyalty token --ttl` mints staff tokens up to this), and
+# how far ahead of our clock a token's `iat` may be (clocks of other servers drift).
+MAX_LIFETIME = timedelta(days=366)
+IAT_LEEWAY = timedelta(seconds=60)
 
 
 class Role(StrEnum):
@@ -78,13 +83,28 @@ class TokenIssuer:
             raise InvalidCredentials(f"Invalid access token: {exc}") from None
         try:
             role = Role(claims["role"])
-            expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=clock.now().tzinfo)
+            issued, expires = _instant(claims["iat"]), _instant(claims["exp"])
             subject = str(claims["sub"])
             if role is Role.MEMBER:
                 uuid.UUID(subject)
             session = uuid.UUID(claims["sid"]) if "sid" in claims else None
         except (ValueError, TypeError, AttributeError):
             raise InvalidCredentials("Invalid access token: malformed claims") from None
-        if expires_at <= clock.now():
+        now = clock.now()
+        # Compared as numbers first: exp = 10^20 is no date, and must not become one.
+        if issued > (now + IAT_LEEWAY).timestamp():
+            raise InvalidCredentials("Invalid access token: issued in the future")
+        if expires - issued > MAX_LIFETIME.total_seconds():
+            raise InvalidCredentials("Invalid access token: it lives longer than tokens may")
+        if expires <= now.timestamp():
             raise InvalidCredentials("Access token has expired")
-        return Principal(role=role, subject=subject, expires_at=expires_at, session=session)
+        return Principal(
+            role=role, subject=subject, expires_at=datetime.fromtimestamp(int(expires), tz=now.tzinfo), session=session
+        )
+
+
+def _instant(claim: object) -> float:
+    """A NumericDate claim (RFC 7519: seconds since the epoch, a JSON number)."""
+    if isinstance(claim, bool) or not isinstance(claim, int | float) or not math.isfinite(claim):
+        raise ValueError("not a NumericDate")
+    return float(claim)

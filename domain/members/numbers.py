@@ -20,3 +20,8 @@ def normalise(text: str) -> str:
     """What a cashier types: any case, dashes or spaces, O for 0 and I/L for 1."""
     cleaned = text.upper().replace("-", "").replace(" ", "")
     return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+
+
+def looks_like_one(text: str) -> bool:
+    """Whether normalised text has the shape of a member number (and referral code)."""
+    return len(text) == LENGTH and all(ch in ALPHABET for ch in text)

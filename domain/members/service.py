@@ -13,20 +13,30 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from domain import clock
+from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
 from domain.members.models import Member
-from domain.members.numbers import new_member_number, normalise
+from domain.members.numbers import looks_like_one, new_member_number, normalise
 from domain.program.config import Program
 from domain.wallets import ledger
 from domain.wallets import service as wallets
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-# local part without spaces or controls, then a domain of at least two labels
+# local part without spaces or controls (text.visible refuses the invisible ones), then a
+# domain of at least two labels
 EMAIL = re.compile(rf"^[^@\s\x00-\x1f]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
 LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 OLDEST_BIRTHDAY = date(1900, 1, 1)
-_TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+# Time zones of real places: the tz database's Area/Location names (Europe/Paris,
+# America/Argentina/Buenos_Aires, and the old spellings phones still report, such as
+# Asia/Calcutta), plus UTC (and Etc/UTC, which some systems report). Not `localtime`,
+# `Factory` or `posixrules` (files, not zones), nor POSIX rules (EST5EDT), fixed offsets
+# (Etc/GMT+5) or country aliases (US/Eastern, GB).
+AREAS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+_TIMEZONES = frozenset(z for z in available_timezones() if z.partition("/")[0] in AREAS and "/" in z) | {
+    "UTC",
+    "Etc/UTC",
+}
 
 
 @dataclass(frozen=True)
@@ -40,20 +50,20 @@ class Profile:
     locale: str | None = None
 
 
+def normal_email(value: str) -> str:
+    """How emails are stored and compared: NFC, trimmed, lower-cased."""
+    return unicodedata.normalize("NFC", value.strip()).lower()
+
+
 def valid_email(value: str) -> str:
-    email = value.strip().lower()
-    if len(email) > 254 or not EMAIL.match(email):
+    email = normal_email(text.checked(value, "email"))
+    if len(email) > 254 or not EMAIL.match(email) or not text.visible(email):
         raise InvalidInput("Enter a valid email address, like ana@example.com.", field="email")
     return email
 
 
 def valid_display_name(value: str) -> str:
-    name = " ".join(value.split())
-    if not name or len(name) > 80:
-        raise InvalidInput("A display name has 1 to 80 characters.", field="displayName")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise InvalidInput("A display name cannot contain control characters.", field="displayName")
-    return name
+    return text.name(value, "displayName", what="A display name")
 
 
 def valid_birthday(value: date) -> date:
@@ -105,7 +115,8 @@ async def enroll(
     if "email" not in fields and firebase_uid is None:
         raise InvalidInput("An email address is required.", field="email")
     if referral_code is not None:
-        referrer = await Member.get_or_none(referral_code=normalise(referral_code)[:16]).only("id")
+        code = normalise(referral_code)
+        referrer = await Member.get_or_none(referral_code=code).only("id") if looks_like_one(code) else None
         if referrer is None:
             raise InvalidInput("This referral code is not one of ours.", field="referralCode")
         fields["referred_by_id"] = referrer.id
@@ -159,11 +170,13 @@ async def find(member_id: uuid.UUID) -> Member | None:
 
 
 async def by_email(email: str) -> Member | None:
-    return await Member.get_or_none(email=email.strip().lower())
+    email = normal_email(email)
+    return await Member.get_or_none(email=email) if len(email) <= 254 else None
 
 
 async def by_number(member_number: str) -> Member | None:
-    return await Member.get_or_none(member_number=normalise(member_number))
+    number = normalise(member_number)
+    return await Member.get_or_none(member_number=number) if looks_like_one(number) else None
 
 
 async def by_firebase_uid(uid: str) -> Member | None:
@@ -226,11 +239,17 @@ async def newest(
     before: tuple[datetime, uuid.UUID] | None = None,
     search: str | None = None,
 ) -> list[Member]:
-    """Members newest first, keyset-paged on (created_at, id)."""
+    """Members newest first, keyset-paged on (created_at, id). `search` is an email or a
+    member number as a cashier types it; anything else matches no one."""
     query = Member.all()
     if search:
-        term = search.strip()
-        query = query.filter(Q(email=term.lower()) | Q(member_number=normalise(term)))
+        email, number = normal_email(search), normalise(search.strip())
+        if "@" in email and len(email) <= 254:
+            query = query.filter(email=email)
+        elif looks_like_one(number):
+            query = query.filter(member_number=number)
+        else:
+            return []
     if before is not None:
         created_at, id_ = before
         query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from domain import clock
@@ -27,9 +28,7 @@ async def register_device(
 ) -> Device:
     """Register (or refresh) the app install's token for this member. A token that
     belonged to another member moves to this one: one install, one member."""
-    token = fcm_token.strip()
-    if not 8 <= len(token) <= 4096 or not token.isprintable() or " " in token:
-        raise InvalidInput("This is not an FCM registration token.", field="fcmToken")
+    token = valid_token(fcm_token)
     if platform not in PLATFORMS:
         raise InvalidInput(f"platform is one of {', '.join(PLATFORMS)}.", field="platform")
     if installation_id is not None and not 1 <= len(installation_id) <= 200:
@@ -37,23 +36,34 @@ async def register_device(
     if app_version is not None and not 1 <= len(app_version) <= 40:
         raise InvalidInput("appVersion has 1 to 40 characters.", field="appVersion")
     now = clock.now()
-    rows = await connections.get("default").execute_query_dict(
-        """
-        INSERT INTO devices (id, member_id, fcm_token, installation_id, platform, app_version, last_seen_at, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-        ON CONFLICT (fcm_token) DO UPDATE SET member_id = EXCLUDED.member_id, platform = EXCLUDED.platform,
-            installation_id = COALESCE(EXCLUDED.installation_id, devices.installation_id),
-            app_version = COALESCE(EXCLUDED.app_version, devices.app_version), last_seen_at = EXCLUDED.last_seen_at
-        RETURNING id
-        """,
-        [uuid.uuid4(), member_id, token, installation_id, platform, app_version, now],
-    )
+    try:
+        rows = await connections.get("default").execute_query_dict(
+            """
+            INSERT INTO devices (id, member_id, fcm_token, installation_id, platform, app_version, last_seen_at,
+                                 created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+            ON CONFLICT (fcm_token) DO UPDATE SET member_id = EXCLUDED.member_id, platform = EXCLUDED.platform,
+                installation_id = COALESCE(EXCLUDED.installation_id, devices.installation_id),
+                app_version = COALESCE(EXCLUDED.app_version, devices.app_version), last_seen_at = EXCLUDED.last_seen_at
+            RETURNING id
+            """,
+            [uuid.uuid4(), member_id, token, installation_id, platform, app_version, now],
+        )
+    except IntegrityError:  # the only foreign key: the member was deleted after the token was issued
+        raise NotFound("No member with this id.", field="memberId") from None
     return await Device.get(id=rows[0]["id"])
+
+
+def valid_token(fcm_token: str) -> str:
+    token = fcm_token.strip()
+    if not 8 <= len(token) <= 4096 or not token.isprintable() or " " in token:
+        raise InvalidInput("This is not an FCM registration token.", field="fcmToken")
+    return token
 
 
 async def unregister_device(member_id: uuid.UUID, fcm_token: str) -> bool:
     """Sign-out: the member's token stops receiving pushes."""
-    return bool(await Device.filter(member_id=member_id, fcm_token=fcm_token.strip()).delete())
+    return bool(await Device.filter(member_id=member_id, fcm_token=valid_token(fcm_token)).delete())
 
 
 async def prune_tokens(tokens: list[str]) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from domain import clock
+from domain import clock, text
 from domain.errors import DomainError, Expired, InvalidInput, NotFound
 from domain.members.numbers import ALPHABET
 from domain.program.config import Program
@@ -49,9 +49,7 @@ async def create(
     min_tier: str | None = None,
     coupon_valid_days: int = 30,
 ) -> Reward:
-    name = " ".join(name.split())
-    if not name or len(name) > 80:
-        raise InvalidInput("A reward name has 1 to 80 characters.", field="name")
+    name = text.name(name, "name", what="A reward name")
     if len(description) > 500:
         raise InvalidInput("A description has at most 500 characters.", field="description")
     if not 0 < points_cost <= 10_000_000:
@@ -79,21 +77,35 @@ async def create(
     )
 
 
-async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None):
-    """Active rewards the member's tier may see, newest first."""
+async def _visible(program: Program, member_id: uuid.UUID):
+    """The rewards a member sees: active ones their tier reaches (None: no such member).
+    One rule for the list and for a reward fetched by id."""
     from domain.members.models import Member
 
     member = await Member.get_or_none(id=member_id).only("id", "tier_key")
     if member is None:
-        raise NotFound("No member with this id.", field="memberId")
+        return None
     rank = current_tier(program, member.tier_key).rank
-    query = Reward.filter(active=True, min_tier_rank__lte=rank)
+    return Reward.filter(active=True, min_tier_rank__lte=rank)
+
+
+async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None):
+    """Active rewards the member's tier may see, newest first."""
+    query = await _visible(program, member_id)
+    if query is None:
+        raise NotFound("No member with this id.", field="memberId")
     if after is not None:
         from tortoise.expressions import Q
 
         created_at, id_ = after
         query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
     return await query.order_by("-created_at", "-id").limit(limit)
+
+
+async def seen_by(program: Program, member_id: uuid.UUID, reward_id: uuid.UUID) -> Reward | None:
+    """The reward if this member sees it in their list, else None."""
+    query = await _visible(program, member_id)
+    return await query.get_or_none(id=reward_id) if query is not None else None
 
 
 async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID, idempotency_key: str) -> Redemption:

@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from domain import clock
+from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput
 from domain.program.config import Program
 from domain.stores.models import Store
@@ -76,9 +76,7 @@ async def add(
         raise InvalidInput("key: lower-case letters, digits, - and _, up to 40.", field="key")
     if any(s.key == key for s in program.stores) or await Store.exists(key=key):
         raise AlreadyExists(f"A store with key {key!r} exists.", field="key")
-    name = " ".join(name.split())
-    if not 1 <= len(name) <= 80:
-        raise InvalidInput("A store name has 1 to 80 characters.", field="name")
+    name = text.name(name, "name", what="A store name")
     valid_position(latitude, longitude)
     if not 10 <= radius_meters <= 50_000:
         raise InvalidInput("radiusMeters is between 10 and 50,000.", field="radiusMeters")

@@ -76,8 +76,6 @@ async def test_fifty_concurrent_sends_of_one_receipt_credit_once(gql, tokens, an
     [
         ("-5.00", "EUR", "amount"),
         ("0", "EUR", "amount"),
-        ("NaN", "EUR", "amount"),
-        ("Infinity", "EUR", "amount"),
         ("1" + "0" * 30, "EUR", "amount"),
         ("12.345", "EUR", "amount"),
         ("12.00", "USD", "currency"),
@@ -92,13 +90,15 @@ async def test_bad_amounts_are_invalid_input_and_write_nothing(gql, tokens, ana,
     assert await ledger_sums(database, ana.uuid) == (WELCOME,) * 3
 
 
-async def test_not_a_number_is_refused_before_anything_runs(gql, tokens, ana, database):
+@pytest.mark.parametrize("amount", ["lots", "NaN", "Infinity", "10_000", "\uff11\uff10", " 10 ", "1e3"])
+async def test_not_a_plain_decimal_is_refused_before_anything_runs(gql, tokens, ana, database, amount):
     result = await gql(
         OPS["RecordPurchase"],
-        {"memberId": ana.id, "externalId": "R", "amount": "lots", "currency": "EUR", "channel": "STORE"},
+        {"memberId": ana.id, "externalId": "R", "amount": amount, "currency": "EUR", "channel": "STORE"},
         token=tokens.staff(),
     )
     assert result.get("data") is None and result["errors"]
+    assert "plain decimal" in result["errors"][0]["message"]
     assert await count(database, "purchases") == 0
 
 

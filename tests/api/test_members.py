@@ -55,8 +55,8 @@ async def test_invalid_profile_fields_are_invalid_input_and_write_nothing(gql, t
         ({"email": "x" * 300 + "@example.com"}, "email"),
         ({"email": "ok@example.com", "birthday": tomorrow}, "birthday"),
         ({"email": "ok@example.com", "birthday": "1850-01-01"}, "birthday"),
-        ({"email": "ok@example.com", "displayName": "x" * 10_000}, "displayName"),
-        ({"email": "ok@example.com", "displayName": "bad\u0000name"}, "displayName"),
+        ({"email": "ok@example.com", "displayName": "x" * 81}, "displayName"),
+        ({"email": "ok@example.com", "displayName": "bad\u202ename"}, "displayName"),
         ({"email": "ok@example.com", "timezone": "Mars/Olympus"}, "timezone"),
         ({"email": "ok@example.com", "locale": "not a locale"}, "locale"),
     ]
