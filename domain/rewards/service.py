@@ -169,3 +169,21 @@ async def redeem_coupon(code: str, staff: str) -> Coupon:
         coupon.redeemed_by = staff[:200]
         await coupon.save(using_db=conn, update_fields=["redeemed_at", "redeemed_by"])
         return coupon
+
+
+async def find(program: Program, reward_id: uuid.UUID, member_id: uuid.UUID | None) -> Reward | None:
+    """A reward as `visible_to` shows it to the member (active, their tier or lower); any
+    reward for staff and marketers (member_id None)."""
+    reward = await Reward.get_or_none(id=reward_id)
+    if reward is None or member_id is None:
+        return reward
+    from domain.members.models import Member
+
+    member = await Member.get_or_none(id=member_id).only("id", "tier_key")
+    if member is None or not reward.active or reward.min_tier_rank > current_tier(program, member.tier_key).rank:
+        return None
+    return reward
+
+
+async def coupon(coupon_id: uuid.UUID) -> Coupon | None:
+    return await Coupon.get_or_none(id=coupon_id)
