@@ -166,8 +166,9 @@ def _domain_errors() -> set[type[DomainError]]:
     found, todo = set(), [DomainError]
     while todo:
         for sub in todo.pop().__subclasses__():
-            found.add(sub)
-            todo.append(sub)
+            if sub.__module__.startswith("domain."):  # not a test's own subclass
+                found.add(sub)
+                todo.append(sub)
     return found
 
 
@@ -227,3 +228,14 @@ async def test_a_bad_subscription_cursor_has_a_code(live_server, gql, tokens):
         "GRAPHQL_VALIDATION_FAILED"
     ]
     await sock.close()
+
+
+def test_a_code_the_enum_lacks_still_answers():
+    from api.errors import UserError
+
+    class Unheard(DomainError):
+        code = "SOMETHING_NEW"
+
+    # the guard above fails the suite; in production the member still gets an answer
+    (error,) = UserError.of(Unheard("It went wrong.", field="x"))
+    assert (error.code, error.message, error.field) == (ErrorCode.INVALID_INPUT, "It went wrong.", "x")

@@ -30,8 +30,8 @@ VISIBLE = {
     "LedgerEntry": LISTED,
     "CashbackEntry": LISTED,
     "Notification": LISTED,
-    "Coupon": LISTED,
     "Purchase": {"owner", "staff"},  # the till's records; marketers list no purchases
+    "Coupon": {"owner", "staff"},  # the till redeems them
     "Device": {"owner"},  # only `me { devices }` lists them
     "Tier": PUBLIC,
     "Reward": PUBLIC,
@@ -137,3 +137,17 @@ async def test_devices_are_the_members_own(gql, tokens):
         "query($id: ID!) { node(id: $id) { ... on Member { devices { id } } } }", {"id": ana.id}, token=tokens.staff()
     )
     assert error_codes(seen_by_staff) == ["FORBIDDEN"]
+
+
+async def test_a_reward_above_the_members_tier_is_not_theirs_to_see(gql, tokens):
+    ana = await enrolled(gql, tokens, "ana@example.com")  # bronze
+    created = await gql(
+        'mutation { createReward(input: {name: "Lounge", pointsCost: 10, minTier: "gold"}) '
+        "{ reward { id } userErrors { code } } }",
+        token=tokens.marketer(),
+    )
+    reward_id = created["data"]["createReward"]["reward"]["id"]
+    listed = (await gql(OPS["Rewards"], {"first": 10}, token=ana.token))["data"]["rewards"]["edges"]
+    assert listed == []  # as the catalogue shows it to her...
+    assert (await gql(NODE, {"id": reward_id}, token=ana.token))["data"]["node"] is None  # ...so does node
+    assert (await gql(NODE, {"id": reward_id}, token=tokens.staff()))["data"]["node"]["id"] == reward_id
