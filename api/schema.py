@@ -20,15 +20,15 @@ from strawberry.types import ExecutionContext, Info
 from api.arguments import TextArguments
 from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
-from api.errors import MaskUnexpectedErrors
+from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
 from api.identity.mutations import IdentityMutation
 from api.limits import RateLimit
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
 from api.members.types import Member
-from api.notifications.mutations import LocationMutation, NotificationsMutation
+from api.notifications.mutations import Device, LocationMutation, Notification, NotificationsMutation, Store
 from api.observability import GraphQLMetrics
-from api.purchases.mutations import PurchasesMutation
+from api.purchases.mutations import Purchase, PurchasesMutation
 from api.relay import Node, from_global_id
 from api.rewards.mutations import RewardsMutation, RewardsQuery
 from api.rewards.types import Coupon, Reward
@@ -36,12 +36,13 @@ from api.scalars import PlainDecimal
 from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
-from api.wallets.types import Wallet
+from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
 from domain.identity.tokens import Role
 from domain.members import service as members
+from domain.notifications import service as notifications
+from domain.purchases import service as purchases
 from domain.rewards import service as rewards
-from domain.rewards.models import Coupon as CouponRow
-from domain.rewards.models import Reward as RewardRow
+from domain.stores import service as stores
 from domain.wallets import service as wallets
 
 log = logging.getLogger("loyalty.api")
@@ -52,18 +53,6 @@ MAX_ALIASES = 30
 MAX_TOKENS = 2_000
 
 
-async def _member_node(info: Info, key: str) -> Member | None:
-    principal = info.context.principal()
-    if principal.role is Role.MEMBER and str(principal.member_id) != key:
-        return None  # another member's data: as if it did not exist
-    try:
-        member_id = uuid.UUID(key)
-    except ValueError:
-        return None
-    row = await members.find(member_id)
-    return Member.of(row) if row else None
-
-
 def _uuid(key: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(key)
@@ -71,18 +60,66 @@ def _uuid(key: str) -> uuid.UUID | None:
         return None
 
 
-def _may_see(info: Info, owner: uuid.UUID) -> bool:
-    """Members see only their own objects; staff and marketers see all."""
+def _seq(key: str) -> int | None:
+    """A ledger entry's key: a positive integer that fits its column."""
+    return int(key) if key.isascii() and key.isdigit() and len(key) < 19 else None
+
+
+def _may_see(info: Info, owner: uuid.UUID, *roles: Role) -> bool:
+    """The owner sees their object; of the other roles, those that list it (`roles`)."""
     principal = info.context.principal()
-    return principal.role is not Role.MEMBER or principal.member_id == owner
+    if principal.role is Role.MEMBER:
+        return principal.member_id == owner
+    return principal.role in roles
+
+
+# Who besides the owner lists member-owned objects: staff and marketers reach members,
+# their wallets, entries and inbox through `members`; purchases and coupons are the till's.
+LISTERS = (Role.STAFF, Role.MARKETER)
+
+
+async def _member_node(info: Info, key: str) -> Member | None:
+    member_id = _uuid(key)
+    if member_id is None or not _may_see(info, member_id, *LISTERS):
+        return None  # another member's data: as if it did not exist
+    row = await members.find(member_id)
+    return Member.of(row) if row else None
+
+
+async def _wallet_row(info: Info, key: str, kind: str) -> dict | None:
+    wallet_id = _uuid(key)
+    row = await wallets.wallet(wallet_id) if wallet_id else None
+    if row is None or row["kind"] != kind or not _may_see(info, row["member_id"], *LISTERS):
+        return None
+    return row
 
 
 async def _wallet_node(info: Info, key: str) -> Wallet | None:
-    wallet_id = _uuid(key)
-    row = await wallets.wallet(wallet_id) if wallet_id else None
-    if row is None or not _may_see(info, row["member_id"]):
+    row = await _wallet_row(info, key, "POINTS")
+    return Wallet.of(row) if row else None
+
+
+async def _cashback_wallet_node(info: Info, key: str) -> CashbackWallet | None:
+    row = await _wallet_row(info, key, "CASHBACK")
+    return CashbackWallet.of(info.context.services.program, row) if row else None
+
+
+async def _entry_row(info: Info, key: str, kind: str) -> dict | None:
+    seq = _seq(key)
+    row = await wallets.entry(seq) if seq else None
+    if row is None or row["wallet_kind"] != kind or not _may_see(info, row["member_id"], *LISTERS):
         return None
-    return Wallet.of(info.context.services.program, row)
+    return row
+
+
+async def _ledger_entry_node(info: Info, key: str) -> LedgerEntry | None:
+    row = await _entry_row(info, key, "POINTS")
+    return LedgerEntry.of(row) if row else None
+
+
+async def _cashback_entry_node(info: Info, key: str) -> CashbackEntry | None:
+    row = await _entry_row(info, key, "CASHBACK")
+    return CashbackEntry.of(info.context.services.program, row) if row else None
 
 
 async def _reward_node(info: Info, key: str) -> Reward | None:
@@ -90,19 +127,45 @@ async def _reward_node(info: Info, key: str) -> Reward | None:
     if reward_id is None:
         return None
     principal = info.context.principal()
-    if principal.role is Role.MEMBER:  # what the member's `rewards` list shows them, no more
-        row = await rewards.seen_by(info.context.services.program, principal.member_id, reward_id)
-    else:
-        row = await RewardRow.get_or_none(id=reward_id)
+    row = await rewards.find(info.context.services.program, reward_id, principal.member_id)
     return Reward.of(row) if row else None
 
 
 async def _coupon_node(info: Info, key: str) -> Coupon | None:
     coupon_id = _uuid(key)
-    row = await CouponRow.get_or_none(id=coupon_id) if coupon_id else None
-    if row is None or not _may_see(info, row.member_id):
+    row = await rewards.coupon(coupon_id) if coupon_id else None
+    if row is None or not _may_see(info, row.member_id, Role.STAFF):  # the till redeems them
         return None
     return Coupon.of(row)
+
+
+async def _purchase_node(info: Info, key: str) -> Purchase | None:
+    purchase_id = _uuid(key)
+    found = await purchases.find(purchase_id) if purchase_id else None
+    if found is None or not _may_see(info, found.member_id, Role.STAFF):
+        return None
+    return Purchase.of(found, info.context.services.program.currency_decimals)
+
+
+async def _notification_node(info: Info, key: str) -> Notification | None:
+    notification_id = _uuid(key)
+    row = await notifications.notification(notification_id) if notification_id else None
+    if row is None or not _may_see(info, row.member_id, *LISTERS):
+        return None
+    return Notification.of(row)
+
+
+async def _device_node(info: Info, key: str) -> Device | None:
+    device_id = _uuid(key)
+    row = await notifications.device(device_id) if device_id else None
+    if row is None or not _may_see(info, row.member_id):  # the member's alone, as `me { devices }`
+        return None
+    return Device.of(row)
+
+
+async def _store_node(info: Info, key: str) -> Store | None:
+    place = await stores.place(info.context.services.program, key)
+    return Store.of(place) if place else None
 
 
 async def _tier_node(info: Info, key: str) -> Tier | None:
@@ -110,12 +173,20 @@ async def _tier_node(info: Info, key: str) -> Tier | None:
     return Tier.of(tier) if tier else None
 
 
+# One resolver per type that implements Node (a test holds every implementer to it).
 NODE_RESOLVERS = {
     "Member": _member_node,
     "Tier": _tier_node,
     "Wallet": _wallet_node,
+    "CashbackWallet": _cashback_wallet_node,
+    "LedgerEntry": _ledger_entry_node,
+    "CashbackEntry": _cashback_entry_node,
     "Reward": _reward_node,
     "Coupon": _coupon_node,
+    "Purchase": _purchase_node,
+    "Notification": _notification_node,
+    "Device": _device_node,
+    "Store": _store_node,
 }
 
 
@@ -188,6 +259,7 @@ class LoyaltySchema(strawberry.Schema):
         # WebSocket, from parsing, validation, coercion and execution alike.
         # Unexpected errors are logged (with the request id) where they are masked;
         # the rest are the client's mistakes, not ours.
+        give_codes(errors)
         for error in errors:
             if self.hide_suggestions:
                 error.message = _said_only_what_was_sent(error.message, execution_context)
@@ -212,6 +284,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: PriceBeforeValidating(documents),
+            ErrorCodes,
             MaskUnexpectedErrors,
             TextArguments,
         ],

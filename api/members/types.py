@@ -5,10 +5,12 @@ from datetime import date, datetime
 import strawberry
 from strawberry.types import Info
 
-from api.notifications.mutations import Notification
+from api.auth import member_id
+from api.errors import Forbidden
+from api.notifications.mutations import Device, Notification
 from api.relay import Connection, Node, connection, page, time_cursor, time_position, to_global_id
 from api.tiers.types import TierStatus
-from api.wallets.types import Wallet
+from api.wallets.types import CashbackWallet, Wallet
 from domain import clock
 from domain.members.models import Member as MemberRow
 from domain.notifications import service as notifications
@@ -58,10 +60,22 @@ class Member(Node):
         program = info.context.services.program
         return TierStatus.of(await tiers.status_for(program, self.row.id, self.row.tier_key, clock.now()))
 
-    @strawberry.field(description="The member's wallets: points, and cashback when enabled.")
+    @strawberry.field(description="The member's points wallets (one today). Points are whole numbers.")
     async def wallets(self, info: Info) -> list[Wallet]:
+        rows = await info.context.loaders.wallets.load(self.row.id)
+        return [Wallet.of(row) for row in rows if row["kind"] == "POINTS"]
+
+    @strawberry.field(description="Cashback in the program currency; null when the program pays none.")
+    async def cashback_wallet(self, info: Info) -> CashbackWallet | None:
         program = info.context.services.program
-        return [Wallet.of(program, row) for row in await info.context.loaders.wallets.load(self.row.id)]
+        rows = await info.context.loaders.wallets.load(self.row.id)
+        return next((CashbackWallet.of(program, r) for r in rows if r["kind"] == "CASHBACK"), None)
+
+    @strawberry.field(description="The app installs that receive this member's pushes; only the member sees them.")
+    async def devices(self, info: Info) -> list[Device]:
+        if member_id(info) != self.row.id:
+            raise Forbidden("Only the member sees their devices.")
+        return [Device.of(d) for d in await notifications.devices_of(self.row.id)]
 
     @strawberry.field(description="Pushes the member was sent, newest first.")
     async def notifications(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Notification]:

@@ -149,7 +149,8 @@ class NotificationsMutation:
 
 
 @strawberry.type(description="A store within reach of the reported position.")
-class NearbyStore(Node):
+class NearbyStore:
+    id: strawberry.ID = strawberry.field(description="The store's ID: `node(id:)` answers with its Store.")
     name: str
     distance_meters: float
 
@@ -174,6 +175,19 @@ class Store(Node):
     longitude: float
     radius_meters: int
     message: str | None
+
+    @classmethod
+    def of(cls, place) -> Store:
+        """From a domain Place or a stored row: both carry these fields."""
+        return cls(
+            id=to_global_id("Store", place.key),
+            key=place.key,
+            name=place.name,
+            latitude=place.latitude,
+            longitude=place.longitude,
+            radius_meters=place.radius_meters,
+            message=place.message,
+        )
 
 
 @strawberry.input
@@ -232,15 +246,4 @@ class LocationMutation:
             )
         except DomainError as exc:
             return AddStorePayload(store=None, user_errors=UserError.of(exc))
-        return AddStorePayload(
-            store=Store(
-                id=to_global_id("Store", row.key),
-                key=row.key,
-                name=row.name,
-                latitude=row.latitude,
-                longitude=row.longitude,
-                radius_meters=row.radius_meters,
-                message=row.message,
-            ),
-            user_errors=[],
-        )
+        return AddStorePayload(store=Store.of(row), user_errors=[])

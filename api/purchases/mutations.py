@@ -10,7 +10,7 @@ from strawberry.types import Info
 from api.auth import IsStaff
 from api.errors import UserError
 from api.relay import Node, to_global_id, uuid_of
-from api.wallets.types import Wallet
+from api.wallets.types import Money, Wallet
 from domain.errors import DomainError
 from domain.purchases import service as purchases
 from domain.wallets import ledger
@@ -27,10 +27,9 @@ class Channel(Enum):
 class Purchase(Node):
     external_id: str
     channel: Channel
-    amount: Decimal
-    currency: str
+    amount: Money
     points_earned: int
-    refunded_amount: Decimal
+    refunded_amount: Money
     points_reversed: int
     shortfall: int = strawberry.field(description="Points a refund could not take back: already spent.")
     occurred_at: datetime
@@ -42,10 +41,9 @@ class Purchase(Node):
             id=to_global_id("Purchase", p.id),
             external_id=p.external_id,
             channel=Channel(p.channel),
-            amount=p.amount.quantize(cents),
-            currency=p.currency,
+            amount=Money(amount=p.amount.quantize(cents), currency=p.currency),
             points_earned=p.points_earned,
-            refunded_amount=p.refunded_amount.quantize(cents),
+            refunded_amount=Money(amount=p.refunded_amount.quantize(cents), currency=p.currency),
             points_reversed=p.points_reversed,
             shortfall=p.shortfall,
             occurred_at=p.occurred_at,
@@ -109,7 +107,7 @@ class PurchasesMutation:
         points = wallets[ledger.POINTS]
         return RecordPurchasePayload(
             purchase=Purchase.of(purchase, program.currency_decimals),
-            wallet=Wallet.of(program, vars(points)),
+            wallet=Wallet.of(vars(points)),
             user_errors=[],
         )
 

@@ -11,7 +11,7 @@ from api.auth import IsMember, member_id
 from api.errors import ClientError
 from api.relay import seq_cursor, seq_position
 from api.tiers.types import TierStatus
-from api.wallets.types import LedgerEntry, Wallet
+from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
 from domain import clock
 from domain.members import service as members
 from domain.tiers import service as tiers
@@ -26,6 +26,15 @@ class WalletUpdate:
     cursor: str = strawberry.field(description="Resubscribe with `after: cursor` to continue from here.")
     wallet: Wallet = strawberry.field(description="The wallet as it was right after this change.")
     entry: LedgerEntry | None = strawberry.field(
+        description="The ledger entry; null when only the pending balance moved."
+    )
+
+
+@strawberry.type(description="A committed change of the member's cashback wallet.")
+class CashbackUpdate:
+    cursor: str = strawberry.field(description="Resubscribe with `after: cursor` to continue from here.")
+    wallet: CashbackWallet = strawberry.field(description="The wallet as it was right after this change.")
+    entry: CashbackEntry | None = strawberry.field(
         description="The ledger entry; null when only the pending balance moved."
     )
 
@@ -73,6 +82,13 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
                 yield event
 
 
+async def _changes_of(info: Info, wallet_kind: str, after: str | None) -> AsyncGenerator[events.Event, None]:
+    """The changes of one kind of wallet: the other kind has its own subscription."""
+    async for event in _follow(info, (events.WALLET_UPDATED,), after):
+        if event.wallet is not None and event.wallet["kind"] == wallet_kind:
+            yield event
+
+
 def _expired(principal) -> bool:
     return principal.expires_at <= clock.now()
 
@@ -87,17 +103,30 @@ async def _close_expired(info: Info) -> None:
 class WalletsSubscription:
     @strawberry.subscription(
         permission_classes=[IsMember],
-        description="The member's wallet changes as they commit. With `after`, first every change "
+        description="The member's points wallet changes as they commit. With `after`, first every change "
         "after that cursor, then live ones, with no gap and no duplicate.",
     )
     async def wallet_updated(self, info: Info, after: str | None = None) -> AsyncGenerator[WalletUpdate, None]:
-        program = info.context.services.program
-        async for event in _follow(info, (events.WALLET_UPDATED,), after):
+        async for event in _changes_of(info, "POINTS", after):
             entry = event.entry
             yield WalletUpdate(
                 cursor=seq_cursor(event.id),
-                wallet=Wallet.of(program, event.wallet),
-                entry=LedgerEntry.of(program, event.wallet["kind"], entry) if entry else None,
+                wallet=Wallet.of(event.wallet),
+                entry=LedgerEntry.of(entry) if entry else None,
+            )
+
+    @strawberry.subscription(
+        permission_classes=[IsMember],
+        description="The member's cashback wallet changes as they commit; `after` as for walletUpdated.",
+    )
+    async def cashback_updated(self, info: Info, after: str | None = None) -> AsyncGenerator[CashbackUpdate, None]:
+        program = info.context.services.program
+        async for event in _changes_of(info, "CASHBACK", after):
+            entry = event.entry
+            yield CashbackUpdate(
+                cursor=seq_cursor(event.id),
+                wallet=CashbackWallet.of(program, event.wallet),
+                entry=CashbackEntry.of(program, entry) if entry else None,
             )
 
     @strawberry.subscription(permission_classes=[IsMember], description="The member's tier changes.")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -29,16 +30,20 @@ class LedgerEntryKind(Enum):
     ADJUST = "ADJUST"
 
 
-def amount_of(program: Program, kind: str, value: int) -> Decimal:
-    """Points as they are; cashback from minor units to the currency's decimals."""
-    if kind == "CASHBACK":
-        return Decimal(value).scaleb(-program.currency_decimals)
-    return Decimal(value)
-
-
-@strawberry.type(description="Points (or cashback) that expire on one date.")
-class ExpiringAmount:
+@strawberry.type(description="An amount of money: a decimal string with its ISO 4217 currency.")
+class Money:
     amount: Decimal
+    currency: str
+
+    @classmethod
+    def of_minor(cls, program: Program, minor: int) -> Money:
+        """From minor units (cents), as the ledger keeps money, to the currency's decimals."""
+        return cls(amount=Decimal(minor).scaleb(-program.currency_decimals), currency=program.currency)
+
+
+@strawberry.type(description="Points that expire on one date.")
+class ExpiringPoints:
+    amount: int
     expires_at: datetime
 
 
@@ -53,7 +58,10 @@ class EntryExplanation:
     reason: str | None = strawberry.field(description="For adjustments: why.")
 
     @classmethod
-    def of(cls, data: dict) -> EntryExplanation:
+    def of(cls, data: dict | str | None) -> EntryExplanation:
+        if isinstance(data, str):
+            data = json.loads(data)
+        data = data or {}
         return cls(
             rule=str(data.get("rule", "")),
             rate=data.get("rate"),
@@ -65,70 +73,117 @@ class EntryExplanation:
         )
 
 
-@strawberry.type(description="One change of a wallet's balance. Entries are never changed or removed.")
+def _entry_fields(row: dict) -> dict:
+    """What a points entry and a cashback entry share; only their amounts differ."""
+    return {
+        "kind": LedgerEntryKind(row["kind"]),
+        "description": row["description"],
+        "explanation": EntryExplanation.of(row["explanation"]),
+        "occurred_at": row["occurred_at"],
+        "seq": row["id"],
+    }
+
+
+@strawberry.type(description="One change of a points wallet. Entries are never changed or removed.")
 class LedgerEntry(Node):
     kind: LedgerEntryKind
-    amount: Decimal = strawberry.field(description="Positive for credits, negative for debits.")
-    balance_after: Decimal
+    amount: int = strawberry.field(description="Points: positive for credits, negative for debits.")
+    balance_after: int
     description: str
     explanation: EntryExplanation
     occurred_at: datetime
     seq: strawberry.Private[int]
 
     @classmethod
-    def of(cls, program: Program, wallet_kind: str, row: dict) -> LedgerEntry:
-        import json
-
-        explanation = row["explanation"]
-        if isinstance(explanation, str):
-            explanation = json.loads(explanation)
+    def of(cls, row: dict) -> LedgerEntry:
         return cls(
             id=to_global_id("LedgerEntry", row["id"]),
-            kind=LedgerEntryKind(row["kind"]),
-            amount=amount_of(program, wallet_kind, row["amount"]),
-            balance_after=amount_of(program, wallet_kind, row["balance_after"]),
-            description=row["description"],
-            explanation=EntryExplanation.of(explanation or {}),
-            occurred_at=row["occurred_at"],
-            seq=row["id"],
+            amount=int(row["amount"]),
+            balance_after=int(row["balance_after"]),
+            **_entry_fields(row),
         )
 
 
-@strawberry.type(description="A store of value: loyalty points, or cashback in the program currency.")
+@strawberry.type(description="One change of a cashback wallet. Entries are never changed or removed.")
+class CashbackEntry(Node):
+    kind: LedgerEntryKind
+    amount: Money = strawberry.field(description="Positive for credits, negative for debits.")
+    balance_after: Money
+    description: str
+    explanation: EntryExplanation
+    occurred_at: datetime
+    seq: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, program: Program, row: dict) -> CashbackEntry:
+        return cls(
+            id=to_global_id("CashbackEntry", row["id"]),
+            amount=Money.of_minor(program, row["amount"]),
+            balance_after=Money.of_minor(program, row["balance_after"]),
+            **_entry_fields(row),
+        )
+
+
+async def _entries(wallet_id: uuid.UUID, first: int, after: str | None, build) -> Connection:
+    p = page(first, after)
+    rows = await wallets.entries(wallet_id, p.first + 1, seq_position(p.after))
+    return connection([build(r) for r in rows], p.first, lambda e: seq_cursor(e.seq))
+
+
+@strawberry.type(description="The member's loyalty points. Points are whole numbers.")
 class Wallet(Node):
-    kind: WalletKind
-    unit: str = strawberry.field(description="POINTS, or the ISO 4217 currency of a cashback wallet.")
-    balance: Decimal = strawberry.field(description="Spendable now. Whole numbers for points.")
-    pending_balance: Decimal = strawberry.field(description="Earned, spendable after the return window.")
+    kind: WalletKind = strawberry.field(description="Always POINTS; cashback is a CashbackWallet.")
+    unit: str = strawberry.field(description="Always POINTS.")
+    balance: int = strawberry.field(description="Points spendable now.")
+    pending_balance: int = strawberry.field(description="Points earned, spendable after the return window.")
     key: strawberry.Private[uuid.UUID]
     member_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def of(cls, program: Program, row: dict) -> Wallet:
-        kind = row["kind"]
+    def of(cls, row: dict) -> Wallet:
+        assert row["kind"] == "POINTS", row["kind"]
         return cls(
             id=to_global_id("Wallet", row["id"]),
-            kind=WalletKind(kind),
-            unit="POINTS" if kind == "POINTS" else program.currency,
-            balance=amount_of(program, kind, row["balance"]),
-            pending_balance=amount_of(program, kind, row["pending"]),
+            kind=WalletKind.POINTS,
+            unit="POINTS",
+            balance=int(row["balance"]),
+            pending_balance=int(row["pending"]),
             key=row["id"],
             member_id=row["member_id"],
         )
 
-    @strawberry.field(description="Next expiry dates, soonest first, with what expires then.")
-    async def expiring_soon(self, info: Info) -> list[ExpiringAmount]:
-        program = info.context.services.program
+    @strawberry.field(description="Next expiry dates, soonest first, with the points that expire then.")
+    async def expiring_soon(self, info: Info) -> list[ExpiringPoints]:
         found = await info.context.loaders.expiring.load(self.key)
-        return [
-            ExpiringAmount(amount=amount_of(program, self.kind.value, e.amount), expires_at=e.expires_at) for e in found
-        ]
+        return [ExpiringPoints(amount=e.amount, expires_at=e.expires_at) for e in found]
 
     @strawberry.field(description="The history behind the balance, newest first.")
-    async def entries(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
-        p = page(first, after)
-        before = seq_position(p.after)
-        rows = await wallets.entries(self.key, p.first + 1, before)
-        program = info.context.services.program
-        nodes = [LedgerEntry.of(program, self.kind.value, r) for r in rows]
-        return connection(nodes, p.first, lambda e: seq_cursor(e.seq))
+    async def entries(self, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
+        return await _entries(self.key, first, after, LedgerEntry.of)
+
+
+@strawberry.type(description="Cashback: money in the program currency, which never expires.")
+class CashbackWallet(Node):
+    kind: WalletKind = strawberry.field(description="Always CASHBACK.")
+    balance: Money = strawberry.field(description="Spendable now.")
+    pending_balance: Money = strawberry.field(description="Earned, spendable after the return window.")
+    key: strawberry.Private[uuid.UUID]
+    member_id: strawberry.Private[uuid.UUID]
+    program: strawberry.Private[Program]
+
+    @classmethod
+    def of(cls, program: Program, row: dict) -> CashbackWallet:
+        assert row["kind"] == "CASHBACK", row["kind"]
+        return cls(
+            id=to_global_id("CashbackWallet", row["id"]),
+            kind=WalletKind.CASHBACK,
+            balance=Money.of_minor(program, row["balance"]),
+            pending_balance=Money.of_minor(program, row["pending"]),
+            key=row["id"],
+            member_id=row["member_id"],
+            program=program,
+        )
+
+    @strawberry.field(description="The history behind the balance, newest first.")
+    async def entries(self, first: int = 20, after: str | None = None) -> Connection[CashbackEntry]:
+        return await _entries(self.key, first, after, lambda r: CashbackEntry.of(self.program, r))

@@ -132,3 +132,17 @@ async def mark(member_id: uuid.UUID, notification_id: uuid.UUID, *, opened: bool
     if fields:
         await notification.save(update_fields=fields)
     return notification
+
+
+async def devices_of(member_id: uuid.UUID, limit: int = 50) -> list[Device]:
+    """The member's app installs, most recently seen first (bounded: a member has a few)."""
+    return await Device.filter(member_id=member_id).order_by("-last_seen_at", "-id").limit(limit)
+
+
+async def device(device_id: uuid.UUID) -> Device | None:
+    return await Device.get_or_none(id=device_id)
+
+
+async def notification(notification_id: uuid.UUID) -> Notification | None:
+    """A notification as the inbox shows it: only the ones that were sent."""
+    return await Notification.get_or_none(id=notification_id, state="SENT")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from domain import clock
@@ -334,3 +335,10 @@ async def _one_purchase(conn, external_id: str, channel: str | None, store_key: 
     if len(rows) > 1:
         raise InvalidInput("Several purchases have this externalId: give channel and storeId too.", field="externalId")
     return PurchaseView(**rows[0])
+
+
+async def find(purchase_id: uuid.UUID) -> PurchaseView | None:
+    rows = await connections.get("default").execute_query_dict(
+        f"SELECT {_COLUMNS} FROM purchases WHERE id = $1", [purchase_id]
+    )
+    return PurchaseView(**rows[0]) if rows else None

@@ -181,3 +181,15 @@ async def redeem_coupon(code: str, staff: str) -> Coupon:
         coupon.redeemed_by = staff[:200]
         await coupon.save(using_db=conn, update_fields=["redeemed_at", "redeemed_by"])
         return coupon
+
+
+async def find(program: Program, reward_id: uuid.UUID, member_id: uuid.UUID | None) -> Reward | None:
+    """A reward as the member's list shows it to them (`seen_by`); any reward for staff
+    and marketers (member_id None)."""
+    if member_id is None:
+        return await Reward.get_or_none(id=reward_id)
+    return await seen_by(program, member_id, reward_id)
+
+
+async def coupon(coupon_id: uuid.UUID) -> Coupon | None:
+    return await Coupon.get_or_none(id=coupon_id)

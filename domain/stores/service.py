@@ -49,12 +49,15 @@ def valid_position(latitude: float, longitude: float) -> tuple[float, float]:
     return latitude, longitude
 
 
+def _place(s) -> Place:
+    """A Place from the program's store or a stored row (both have these fields)."""
+    return Place(s.key, s.name, s.latitude, s.longitude, s.radius_meters, s.message)
+
+
 async def all_places(program: Program) -> list[Place]:
-    places = {s.key: Place(s.key, s.name, s.latitude, s.longitude, s.radius_meters, s.message) for s in program.stores}
+    places = {s.key: _place(s) for s in program.stores}
     for row in await Store.all():
-        places.setdefault(
-            row.key, Place(row.key, row.name, row.latitude, row.longitude, row.radius_meters, row.message)
-        )
+        places.setdefault(row.key, _place(row))
     return list(places.values())
 
 
@@ -92,3 +95,12 @@ async def add(
         message=message,
         created_at=clock.now(),
     )
+
+
+async def place(program: Program, key: str) -> Place | None:
+    """A store by its key: the program's own first, then those added since."""
+    for s in program.stores:
+        if s.key == key:
+            return _place(s)
+    row = await Store.get_or_none(key=key)
+    return _place(row) if row else None

@@ -247,3 +247,14 @@ async def record_activity(
             dedupe_key=dedupe,
         )
         return wallet
+
+
+async def entry(entry_id: int) -> dict | None:
+    """One ledger entry with its wallet's kind and its member."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT e.id, e.member_id, e.wallet_id, w.kind AS wallet_kind, e.kind, e.amount, e.balance_after,"
+        " e.description, e.explanation, e.occurred_at"
+        " FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id WHERE e.id = $1",
+        [entry_id],
+    )
+    return rows[0] if rows else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from decimal import Decimal
 
 from domain import clock
 from tests.conftest import enroll, error_codes, ledger_sums, member_uuid, purchase
@@ -14,8 +13,8 @@ ACTIVITY = """mutation($m: ID!, $a: Activity!, $r: String!) { recordActivity(inp
   reference: $r}) { wallet { balance } userErrors { code field } } }"""
 
 
-async def balance(gql, token: str) -> Decimal:
-    return Decimal((await gql(ME, token=token))["data"]["me"]["wallets"][0]["balance"])
+async def balance(gql, token: str) -> int:
+    return (await gql(ME, token=token))["data"]["me"]["wallets"][0]["balance"]
 
 
 async def test_a_referral_pays_both_once_at_the_first_purchase(gql, tokens, database):
@@ -55,9 +54,9 @@ async def test_activities_pay_within_their_caps(gql, tokens):
         return result["data"]["recordActivity"]
 
     first = await record("SURVEY", "survey-2030-05")
-    assert first["userErrors"] == [] and Decimal(first["wallet"]["balance"]) == 100 + 50
+    assert first["userErrors"] == [] and first["wallet"]["balance"] == 100 + 50
     again = await record("SURVEY", "survey-2030-05")  # the same event sent twice
-    assert again["userErrors"] == [] and Decimal(again["wallet"]["balance"]) == 150
+    assert again["userErrors"] == [] and again["wallet"]["balance"] == 150
     second = await record("SURVEY", "survey-2030-06")  # another survey, the same day
     assert second["userErrors"] == [{"code": "NOT_ELIGIBLE", "field": "activity"}]
     clock.advance(timedelta(days=1))
