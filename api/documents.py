@@ -15,13 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from cachetools import LRUCache
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationType, parse, specified_rules, validate
 from graphql.language import FragmentDefinitionNode, FragmentSpreadNode, OperationDefinitionNode, Visitor, visit
 
 ID_PREFIX = "sha256:"
+# Where the view carries a request's `documentId` (in its extensions, beside Apollo's).
+DOCUMENT_ID = "documentId"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -116,6 +120,9 @@ class TrustedDocument:
     id: str  # sha256:<hex>
     text: str
     document: DocumentNode  # parsed and validated at load
+    # A query of root fields that need no token (the program, the catalogue, the
+    # stores): the same answer for everyone, so it may be cached by GET.
+    public: bool = field(default=False)
 
     @property
     def operation_names(self) -> list[str]:
@@ -145,7 +152,10 @@ class TrustedDocuments:
         self._by_text = {d.text: d for d in self._by_hex.values()}
 
     @classmethod
-    def load(cls, paths: Iterable[Path], schema: GraphQLSchema) -> TrustedDocuments:
+    def load(cls, paths: Iterable[Path], schema: GraphQLSchema, rules: Iterable[Any] = ()) -> TrustedDocuments:
+        """`rules`: validation rules the server adds to the specification's (limits, no
+        introspection in production), so a trusted document passes what any would."""
+        rules = [*specified_rules, *rules]
         documents = []
         for path in paths:
             try:
@@ -153,7 +163,7 @@ class TrustedDocuments:
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 raise ManifestError(f"{path}: cannot read it as JSON ({exc})") from None
             for key, text in _entries(path, data).items():
-                documents.append(_checked(path, key, text, schema))
+                documents.append(_checked(path, key, text, schema, rules))
         return cls(documents)
 
     def __len__(self) -> int:
@@ -168,7 +178,7 @@ class TrustedDocuments:
         return self._by_text.get(text)
 
 
-def _checked(path: Path, key: str, text: str, schema: GraphQLSchema) -> TrustedDocument:
+def _checked(path: Path, key: str, text: str, schema: GraphQLSchema, rules: list[Any]) -> TrustedDocument:
     hexdigest = _hex_of(key)
     if hexdigest is None:
         raise ManifestError(f'{path}: entry {key[:80]!r}: the key is not "sha256:<64 hex digits>"')
@@ -179,9 +189,118 @@ def _checked(path: Path, key: str, text: str, schema: GraphQLSchema) -> TrustedD
         document = parse(text)
         names = [d.name.value for d in document.definitions if isinstance(d, OperationDefinitionNode) and d.name]
         name = f"{key} ({', '.join(names) or 'anonymous'})"
-        errors = validate(schema, document)
+        errors = validate(schema, document, rules)
     except GraphQLError as exc:
         raise ManifestError(f"{path}: entry {name}: {exc.message}") from None
     if errors:
         raise ManifestError(f"{path}: entry {name} does not validate: {errors[0].message}")
-    return TrustedDocument(id=ID_PREFIX + hexdigest, text=text, document=document)
+    return TrustedDocument(id=ID_PREFIX + hexdigest, text=text, document=document, public=_public(schema, document))
+
+
+def _public(schema: GraphQLSchema, document: DocumentNode) -> bool:
+    """One query operation, every root field of it open to callers without a token."""
+    from api.limits import root_fields
+
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
+        return False
+    query_fields = schema.query_type.fields
+    names = root_fields(document, None)
+    return bool(names) and all(
+        name != "__typename" and name in query_fields and not _permissions(query_fields[name]) for name in names
+    )
+
+
+def _permissions(graphql_field: Any) -> list:
+    definition = (graphql_field.extensions or {}).get("strawberry-definition")
+    return list(getattr(definition, "permission_classes", None) or [])
+
+
+# --- what each request runs ----------------------------------------------------------
+
+NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+REQUIRED = "TRUSTED_DOCUMENT_REQUIRED"
+MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+# Documents remembered from Apollo's automatic persisted queries (text and hash sent
+# together, where text is allowed), by bytes of text.
+REMEMBERED_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The text to run, and whether it is a trusted document (no parse, no validation)."""
+
+    query: str | None
+    trusted: TrustedDocument | None = None
+    remember: str | None = None  # a hash to remember the text under once it validated
+
+
+def _refused(code: str, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def _persisted_hash(extensions: Any) -> str | GraphQLError | None:
+    persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+    if persisted is None:
+        return None
+    given = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    if not isinstance(given, str) or _hex_of(given) is None:
+        return _refused("BAD_REQUEST", "extensions.persistedQuery.sha256Hash must be 64 hex digits.")
+    return given
+
+
+class DocumentGate:
+    """Which document a request runs: named by `documentId` (the contract) or Apollo's
+    `extensions.persistedQuery.sha256Hash`, or sent as text where the policy allows it.
+
+    `mode` is LOYALTY_TRUSTED_ONLY: off, members (callers without a token or with a
+    member token must name a trusted document) or all."""
+
+    def __init__(self, trusted: TrustedDocuments, mode: str = "off") -> None:
+        self.trusted = trusted
+        self.mode = mode
+        self._remembered: LRUCache[str, str] = LRUCache(maxsize=REMEMBERED_BYTES, getsizeof=len)
+
+    def text_allowed(self, role: Any) -> bool:
+        """`role` is the caller's Role, or None without a (valid) token."""
+        if self.mode == "all":
+            return False
+        if self.mode == "members":
+            return role is not None and role.value != "member"
+        return True
+
+    def choose(self, query: Any, document_id: Any, extensions: Any, role: Any) -> Chosen | GraphQLError:
+        named = _persisted_hash(extensions)
+        if isinstance(named, GraphQLError):
+            return named
+        if document_id is not None:
+            if not isinstance(document_id, str) or _hex_of(document_id) is None:
+                return _refused(NOT_FOUND, 'documentId is "sha256:" and 64 hex digits.')
+            named = document_id
+        if named is None:
+            if query is not None and not self.text_allowed(role):
+                return _refused(REQUIRED, "Send the id of a trusted document (documentId), not its text.")
+            return Chosen(query)
+        return self._named(query, named, role)
+
+    def _named(self, query: Any, named: str, role: Any) -> Chosen | GraphQLError:
+        hexdigest = _hex_of(named)
+        assert hexdigest is not None
+        if isinstance(query, str) and hashlib.sha256(query.encode()).hexdigest() != hexdigest:
+            return _refused(MISMATCH, "The document's hash does not match its text.")
+        document = self.trusted.get(hexdigest)
+        if document is not None:
+            return Chosen(document.text, trusted=document)
+        if not self.text_allowed(role):
+            if query is not None:
+                return _refused(REQUIRED, "This document is not one of the trusted documents.")
+            return _refused(NOT_FOUND, "PersistedQueryNotFound")
+        if query is None:
+            remembered = self._remembered.get(hexdigest)
+            return Chosen(remembered) if remembered is not None else _refused(NOT_FOUND, "PersistedQueryNotFound")
+        return Chosen(query, remember=hexdigest)
+
+    def remember(self, hexdigest: str, text: str) -> None:
+        """After the text validated: a later request may send the hash alone."""
+        if len(text) <= self._remembered.maxsize:
+            self._remembered[hexdigest] = text

@@ -4,6 +4,7 @@ and the app driven in-process over HTTP (httpx's ASGI transport)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from datetime import timedelta
@@ -248,9 +249,10 @@ async def ledger_sums(database: db.Database, member_id: uuid.UUID) -> tuple[int,
     return int(row["balance"]), int(row["entries"]), int(row["lots"])
 
 
-@pytest.fixture(scope="session")
-async def live_server(app):
-    """The app behind a real uvicorn on a free port, on the test's event loop."""
+@contextlib.asynccontextmanager
+async def serving(app):
+    """The app (its lifespan already running) behind a real uvicorn on a free port, on
+    the test's event loop; yields "127.0.0.1:<port>"."""
     import asyncio
     import socket
 
@@ -264,9 +266,17 @@ async def live_server(app):
     while not server.started:
         await asyncio.sleep(0.01)
     await app.state.services.broker.connected.wait()
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def live_server(app):
+    async with serving(app) as address:
+        yield address
 
 
 class Socket:

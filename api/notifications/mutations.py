@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -172,6 +173,19 @@ class Store(Node):
     radius_meters: int
     message: str | None
 
+    @classmethod
+    def of(cls, place: Any) -> Store:
+        """From a stores.Place or a stored row (the same names)."""
+        return cls(
+            id=to_global_id("Store", place.key),
+            key=place.key,
+            name=place.name,
+            latitude=place.latitude,
+            longitude=place.longitude,
+            radius_meters=place.radius_meters,
+            message=place.message,
+        )
+
 
 @strawberry.input
 class AddStoreInput:
@@ -229,15 +243,4 @@ class LocationMutation:
             )
         except DomainError as exc:
             return AddStorePayload(store=None, user_errors=UserError.of(exc))
-        return AddStorePayload(
-            store=Store(
-                id=to_global_id("Store", row.key),
-                key=row.key,
-                name=row.name,
-                latitude=row.latitude,
-                longitude=row.longitude,
-                radius_meters=row.radius_meters,
-                message=row.message,
-            ),
-            user_errors=[],
-        )
+        return AddStorePayload(store=Store.of(row), user_errors=[])

@@ -86,7 +86,15 @@ async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: 
     member = await Member.get_or_none(id=member_id).only("id", "tier_key")
     if member is None:
         raise NotFound("No member with this id.", field="memberId")
-    rank = current_tier(program, member.tier_key).rank
+    return await _active_up_to(current_tier(program, member.tier_key).rank, limit, after)
+
+
+async def catalog(program: Program, limit: int, after: tuple[datetime, uuid.UUID] | None):
+    """The active rewards open to every tier: what a visitor without a token is shown."""
+    return await _active_up_to(program.entry_tier.rank, limit, after)
+
+
+async def _active_up_to(rank: int, limit: int, after: tuple[datetime, uuid.UUID] | None):
     query = Reward.filter(active=True, min_tier_rank__lte=rank)
     if after is not None:
         from tortoise.expressions import Q
