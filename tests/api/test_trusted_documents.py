@@ -16,7 +16,7 @@ from api.app import create_app
 from api.documents import manifest_of
 from domain.identity.tokens import Role, TokenIssuer
 from domain.settings import ConfigurationError, Settings
-from tests.conftest import FIREBASE_PROJECT, TEST_SECRET, Socket, count, enroll, serving
+from tests.conftest import FIREBASE_PROJECT, TEST_SECRET, Socket, count, enroll, member_uuid, serving
 
 DOCUMENTS = """
 query Me { me { id displayName } }
@@ -106,8 +106,7 @@ def _errors(response: httpx.Response) -> list[str]:
 async def test_production_refuses_a_members_text_and_runs_the_trusted_id(production, manifest, gql, tokens):
     _, client = production
     ana = await enroll(gql, tokens, "ana@example.com")
-    token = TokenIssuer(PRODUCTION_SECRET.encode()).mint(Role.MEMBER, ana["id"].split(":")[-1])[0]
-    token = TokenIssuer(PRODUCTION_SECRET.encode()).mint(Role.MEMBER, str(_uuid(ana["id"])))[0]
+    token = TokenIssuer(PRODUCTION_SECRET.encode()).mint(Role.MEMBER, str(member_uuid(ana["id"])))[0]
 
     refused = await client.post({"query": NOT_TRUSTED}, token)
     assert refused.status_code == 200 and _errors(refused) == ["TRUSTED_DOCUMENT_REQUIRED"]
@@ -124,12 +123,6 @@ async def test_production_refuses_a_members_text_and_runs_the_trusted_id(product
     # The text of a trusted document, sent as text, is still text.
     text = (await client.post({"query": "query Me { me { id displayName } }\n"}, token)).json()
     assert [e["extensions"]["code"] for e in text["errors"]] == ["TRUSTED_DOCUMENT_REQUIRED"]
-
-
-def _uuid(global_id: str):
-    from tests.conftest import member_uuid
-
-    return member_uuid(global_id)
 
 
 async def test_members_mode_refuses_text_without_a_token_but_staff_may_send_it(members_only, database, tokens):
@@ -191,7 +184,7 @@ async def test_documents_by_get_and_the_public_catalogue_is_cacheable(members_on
 
     # Member data by GET: never cacheable.
     ana = await enroll(gql, tokens, "ana@example.com")
-    me = await client.get({"documentId": manifest[1]["Me"]}, tokens.member(_uuid(ana["id"])))
+    me = await client.get({"documentId": manifest[1]["Me"]}, tokens.member(member_uuid(ana["id"])))
     assert me.json()["data"]["me"]["id"] == ana["id"]
     assert me.headers["cache-control"] == "no-store" and "etag" not in me.headers
 
@@ -206,7 +199,7 @@ async def test_mutations_by_get_are_refused(members_only, manifest, database, to
 
 
 async def test_apollo_automatic_persisted_queries_where_text_is_allowed(open_app, tokens):
-    app, client = open_app
+    _, client = open_app
     text = "query Program { program { name } }"
     digest = hashlib.sha256(text.encode()).hexdigest()
     persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
@@ -264,7 +257,7 @@ async def test_a_manifest_entry_that_does_not_validate_stops_the_start(tmp_path,
 async def test_sockets_follow_the_same_policy(tmp_path, manifest, gql, tokens, database):
     app = create_app(_settings(tmp_path, manifest[0], trusted_only="members"), database=database, manage_orm=False)
     ana = await enroll(gql, tokens, "ana@example.com")
-    token = tokens.member(_uuid(ana["id"]))
+    token = tokens.member(member_uuid(ana["id"]))
     async with app.router.lifespan_context(app), serving(app) as address:
         socket = await Socket.open(address, token)
         try:
