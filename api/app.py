@@ -15,7 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -25,20 +27,23 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from tortoise import connections
 
+from api import http
 from api.context import Context
 from api.deadlines import uvicorn_options
+from api.documents import DOCUMENT_ID, DocumentGate, ManifestError, TrustedDocuments
 from api.json_body import JsonBodyCheck
 from api.live import Broker
 from api.observability import Instrument, metrics_endpoint, process_exiting, sample_pool_forever
-from api.schema import build_schema
+from api.schema import GUARD_RULES, PRODUCTION_RULES, build_schema
 from api.services import Services
 from api.sockets import GuardedTransportWS, authorised
 from domain import db
 from domain.program.config import Program
 from domain.program.config import load as load_program
-from domain.settings import Settings
+from domain.settings import ConfigurationError, Settings
 
 log = logging.getLogger("loyalty.api")
 
@@ -78,11 +83,66 @@ class GraphQLView(GraphQL):
             response=None if isinstance(request, WebSocket) else response,
         )
 
+    # -- trusted documents: `documentId` travels beside the query; carry it in the
+    # extensions strawberry already passes along, to `execute_single`.
+    def parse_json(self, data: str | bytes) -> Any:
+        return _lift_document_id(super().parse_json(data))
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return _lift_document_id(super().parse_query_params(params))
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a document by id is an operation, not a visit to GraphiQL.
+        named = "documentId" in request.query_params or "extensions" in request.query_params
+        return not named and super().should_render_graphql_ide(request)
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        principal = context.principal()
+        extensions = request_data.extensions if isinstance(request_data.extensions, dict) else {}
+        chosen = self.services.documents.choose(
+            request_data.query, extensions.get(DOCUMENT_ID), extensions, principal.role if principal else None
+        )
+        if isinstance(chosen, GraphQLError):
+            result, chosen = ExecutionResult(data=None, errors=[chosen]), None
+        else:
+            request_data.query = chosen.query
+            result = await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+            if chosen.remember and self.schema.documents.get(chosen.query) is not None:
+                self.services.documents.remember(chosen.remember, chosen.query)
+        http.shape(request, sub_response, result, chosen)
+        return result
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Any:
+        if getattr(sub_response, "request_error", False) and isinstance(response_data, dict):
+            response_data.pop("data", None)  # graphql-response+json: no data entry when nothing ran
+        response = super().create_response(response_data, sub_response)
+        media = getattr(sub_response, "graphql_media", http.JSON)
+        if media != http.JSON:
+            response.headers["content-type"] = f"{media}; charset=utf-8"
+        if getattr(sub_response, "cacheable", False):
+            tag = http.etag(response.body)
+            response.headers["etag"] = tag
+            if http.matches(sub_response.if_none_match, tag):
+                response.status_code = 304
+                response.body = b""
+                del response.headers["content-length"]
+        return response
+
     async def on_ws_connect(self, context: Context) -> None:
         # The token travels in connection_init; without a valid one the socket is
         # closed (4403) before any subscription can start.
         if not await authorised(context):
             raise ConnectionRejectionError()
+
+
+def _lift_document_id(data: Any) -> Any:
+    if isinstance(data, dict) and "documentId" in data:
+        extensions = data.get("extensions")
+        if extensions is None or isinstance(extensions, dict):
+            data["extensions"] = {**(extensions or {}), DOCUMENT_ID: data.pop("documentId")}
+    return data
 
 
 class EdgeGuard:
@@ -193,6 +253,7 @@ def create_app(
         connection_init_wait_timeout=timedelta(seconds=CONNECTION_INIT_TIMEOUT_SECONDS),
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
+    services.documents = _document_gate(settings, graphql.schema)
 
     async def healthz(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
@@ -274,7 +335,21 @@ def create_app(
     app.add_middleware(JsonBodyCheck)  # inside EdgeGuard: the body is bounded by then
     app.add_middleware(Instrument)  # inside EdgeGuard: it reads the request id EdgeGuard picked
     app.add_middleware(EdgeGuard, body_timeout=settings.body_timeout_seconds)
+    # Outermost: answers of a kilobyte and more travel compressed to clients that accept it.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app
+
+
+def _document_gate(settings: Settings, schema: Any) -> DocumentGate:
+    """The trusted documents, each parsed and validated now: a bad manifest entry stops the start."""
+    try:
+        rules = PRODUCTION_RULES if settings.production else GUARD_RULES
+        trusted = TrustedDocuments.load(settings.trusted_manifests, schema._schema, rules)
+    except ManifestError as exc:
+        raise ConfigurationError(f"LOYALTY_TRUSTED_DOCUMENTS: {exc}") from None
+    if settings.trusted_manifests:
+        log.info("%d trusted documents; text documents: %s", len(trusted), settings.trusted_only_mode)
+    return DocumentGate(trusted, settings.trusted_only_mode)
 
 
 def app_from_environment() -> Starlette:

@@ -316,6 +316,26 @@ def _log_format(command: argparse.ArgumentParser) -> None:
     )
 
 
+def documents(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from api.documents import ManifestError, manifest_of
+
+    try:
+        manifest = manifest_of(Path(p) for p in args.paths)
+    except ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(manifest)} documents written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from notifications.worker import PERIODIC
 
@@ -374,6 +394,11 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     g.set_defaults(func=schema)
+
+    o = sub.add_parser("documents", help="write a trusted-documents manifest from .graphql files")
+    o.add_argument("paths", nargs="+", metavar="PATH", help=".graphql files: each operation with its fragments")
+    o.add_argument("--out", metavar="FILE", help="write the manifest here (default: standard output)")
+    o.set_defaults(func=documents)
     return p
 
 

@@ -210,6 +210,14 @@ def _too_complex(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "QUERY_TOO_COMPLEX"})
 
 
+def _trusted(context: Any, query: str) -> DocumentNode | None:
+    """A trusted document's tree, parsed and validated when its manifest was loaded."""
+    services = getattr(context, "services", None)
+    documents = getattr(services, "documents", None)
+    trusted = documents.trusted.of_text(query) if documents is not None else None
+    return trusted.document if trusted is not None else None
+
+
 class PriceBeforeValidating(SchemaExtension):
     """Parse (or take the cached tree), price, and only then validate; cache the
     documents that validated, never those that failed or were refused."""
@@ -221,7 +229,7 @@ class PriceBeforeValidating(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         ec = self.execution_context
         if ec.query is not None and ec.graphql_document is None:
-            document = self.cache.get(ec.query)
+            document = _trusted(ec.context, ec.query) or self.cache.get(ec.query)
             if document is not None:
                 ec.graphql_document = document
                 self.cached = True

@@ -29,8 +29,8 @@ from api.members.types import Member
 from api.notifications.mutations import Device, LocationMutation, Notification, NotificationsMutation, Store
 from api.observability import GraphQLMetrics
 from api.purchases.mutations import Purchase, PurchasesMutation
-from api.relay import Node, from_global_id
-from api.rewards.mutations import RewardsMutation, RewardsQuery
+from api.relay import Connection, Node, connection, from_global_id, page, time_position
+from api.rewards.mutations import RewardsMutation, RewardsQuery, reward_cursor
 from api.rewards.types import Coupon, Reward
 from api.scalars import PlainDecimal
 from api.tiers.types import Tier
@@ -192,9 +192,21 @@ NODE_RESOLVERS = {
 
 @strawberry.type(description="The program's public rules: currency and the tier ladder.")
 class Program:
+    """The same for everyone: open without a token, and cacheable (README, "Cacheable reads")."""
+
     name: str
     currency: str
     tiers: list[Tier]
+
+    @strawberry.field(description="The program's stores.")
+    async def stores(self, info: Info) -> list[Store]:
+        return [Store.of(place) for place in await stores.all_places(info.context.services.program)]
+
+    @strawberry.field(description="The rewards open to every tier, newest first (a member's own list: `rewards`).")
+    async def rewards(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Reward]:
+        p = page(first, after)
+        rows = await rewards.catalog(info.context.services.program, p.first + 1, time_position(p.after))
+        return connection([Reward.of(r) for r in rows], p.first, reward_cursor)
 
 
 @strawberry.type
@@ -208,7 +220,7 @@ class Query(MembersQuery, RewardsQuery):
         resolver = NODE_RESOLVERS.get(type_name)
         return await resolver(info, key) if resolver else None
 
-    @strawberry.field(permission_classes=[IsSignedIn])
+    @strawberry.field(description="The program: tiers, stores and catalogue. Needs no token.")
     def program(self, info: Info) -> Program:
         p = info.context.services.program
         return Program(name=p.program.name, currency=p.currency, tiers=[Tier.of(t) for t in p.tiers])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from api.documents import DocumentGate, TrustedDocuments
 from api.firebase import FirebaseVerifier
 from api.limits import RateLimits
 from api.live import Broker
@@ -22,6 +23,7 @@ class Services:
     firebase: FirebaseVerifier
     rate_limits: RateLimits
     broker: Broker | None = None
+    documents: DocumentGate = field(default_factory=lambda: DocumentGate(TrustedDocuments()))
     ready: bool = False
     # Why the in-process worker stopped, when it died: readiness reports it.
     worker_failure: str | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from domain import clock
@@ -32,7 +33,7 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     "complete": {"id": (str,)},
 }
 _SUBSCRIBE_PAYLOAD: dict[str, tuple[type, ...]] = {
-    "query": (str,),
+    "query": _OPTIONAL_STR,  # absent when a trusted document is named instead
     "variables": _OPTIONAL_DICT,
     "operationName": _OPTIONAL_STR,
     "extensions": _OPTIONAL_DICT,
@@ -48,7 +49,10 @@ def malformed(message: Any) -> str | None:
         return "Unknown message type."
     problem = _check(message, _SHAPES[kind], required=("id", "payload") if kind == "subscribe" else ("id",))
     if problem is None and kind == "subscribe":
-        problem = _check(message["payload"], _SUBSCRIBE_PAYLOAD, required=("query",), where="payload.")
+        payload = message["payload"]
+        extensions = payload.get("extensions")
+        named = "documentId" in payload or (isinstance(extensions, dict) and "persistedQuery" in extensions)
+        problem = _check(payload, _SUBSCRIBE_PAYLOAD, required=() if named else ("query",), where="payload.")
     return problem
 
 
@@ -75,6 +79,19 @@ class GuardedTransportWS(BaseGraphQLTransportWSHandler):
         if self.connection_acknowledged and not await authorised(self.context):
             await self.websocket.close(code=4403, reason="Forbidden: the token expired or its session ended")
             return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            payload = message["payload"]
+            principal = self.context.principal()
+            chosen = self.context.services.documents.choose(
+                payload.get("query"),
+                payload.get("documentId"),
+                payload.get("extensions"),
+                principal.role if principal else None,
+            )
+            if isinstance(chosen, GraphQLError):
+                await self.send_message({"id": message["id"], "type": "error", "payload": [chosen.formatted]})
+                return
+            message = {**message, "payload": {**payload, "query": chosen.query}}
         await super().handle_subscribe(message)
 
 

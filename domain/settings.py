@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     # Connections (and WebSockets) one process holds at most; past it, new ones get 503.
     max_connections: int = Field(default=10_000, ge=1)
 
+    # -- trusted documents (README, "Trusted documents") --
+    # Manifests of the documents the apps were built with, separated by ':'.
+    trusted_documents: str | None = None
+    # Who must name a trusted document instead of sending text: off, members (requests
+    # without a token or with a member token), all. Unset: members in production when
+    # manifests are configured, otherwise off.
+    trusted_only: Literal["off", "members", "all"] | None = None
+
     @classmethod
     def from_environment(cls) -> Settings:
         """The settings of LOYALTY_*, checked: a mistake is a ConfigurationError naming
@@ -93,6 +101,16 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def trusted_manifests(self) -> list[Path]:
+        return [Path(p) for p in (self.trusted_documents or "").split(":") if p.strip()]
+
+    @property
+    def trusted_only_mode(self) -> str:
+        if self.trusted_only is not None:
+            return self.trusted_only
+        return "members" if self.production and self.trusted_manifests else "off"
 
     def check(self) -> None:
         """Refuse configurations that cannot work, or are unsafe to serve with, before

@@ -52,7 +52,7 @@ class RedeemCouponPayload:
     user_errors: list[UserError]
 
 
-def _cursor(r: Reward) -> str:
+def reward_cursor(r: Reward) -> str:
     return time_cursor(r.created_at, r.key)
 
 
@@ -63,7 +63,7 @@ class RewardsQuery:
         p = page(first, after)
         position = time_position(p.after)
         rows = await rewards.visible_to(info.context.services.program, member_id(info), p.first + 1, position)
-        return connection([Reward.of(r) for r in rows], p.first, _cursor)
+        return connection([Reward.of(r) for r in rows], p.first, reward_cursor)
 
 
 @strawberry.type

@@ -85,7 +85,10 @@ async def _visible(program: Program, member_id: uuid.UUID):
     member = await Member.get_or_none(id=member_id).only("id", "tier_key")
     if member is None:
         return None
-    rank = current_tier(program, member.tier_key).rank
+    return _up_to(current_tier(program, member.tier_key).rank)
+
+
+def _up_to(rank: int):
     return Reward.filter(active=True, min_tier_rank__lte=rank)
 
 
@@ -94,6 +97,15 @@ async def visible_to(program: Program, member_id: uuid.UUID, limit: int, after: 
     query = await _visible(program, member_id)
     if query is None:
         raise NotFound("No member with this id.", field="memberId")
+    return await _newest_first(query, limit, after)
+
+
+async def catalog(program: Program, limit: int, after: tuple[datetime, uuid.UUID] | None):
+    """The active rewards open to every tier: what a visitor without a token is shown."""
+    return await _newest_first(_up_to(program.entry_tier.rank), limit, after)
+
+
+async def _newest_first(query, limit: int, after: tuple[datetime, uuid.UUID] | None):
     if after is not None:
         from tortoise.expressions import Q
 

@@ -38,8 +38,9 @@ ADMITS = {
     IsStaffOrMarketer: {Role.STAFF, Role.MARKETER},
     IsSignedIn: set(ROLES),
 }
-# Open to anyone: the credential travels in the input (a Firebase ID token, a refresh token).
-PUBLIC = {"signInWithFirebase", "refreshSession", "signOut"}
+# Open to anyone: the credential travels in the input (a Firebase ID token, a refresh token),
+# or the answer is the same for everyone (the program: tiers, stores, catalogue).
+PUBLIC = {"signInWithFirebase", "refreshSession", "signOut", "program"}
 
 # Values that pass argument coercion, so that a call reaches the permission check.
 SCALARS = {
