@@ -66,6 +66,14 @@ async def clean(database: db.Database, tables: list[str]):
     clock.reset()
 
 
+@pytest.fixture(autouse=True)
+async def fresh_rate_limits(request):
+    """Each test starts from fresh rate-limit counters: the app lives for the session, and
+    one test's sign-ins must not throttle the next's."""
+    if "app" in request.fixturenames:
+        await request.getfixturevalue("app").state.services.rate_limits.limiter.storage.reset()
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
