@@ -142,7 +142,7 @@ SOCKET_LIMITS = {
         + " }",
         "QUERY_TOO_COMPLEX",
     ),
-    "31 aliases": ("{ " + " ".join(f"a{i}: me {{ id }}" for i in range(31)) + " }", None),
+    "31 aliases": ("{ " + " ".join(f"a{i}: me {{ id }}" for i in range(31)) + " }", "GRAPHQL_VALIDATION_FAILED"),
 }
 
 
