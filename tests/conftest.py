@@ -357,3 +357,33 @@ async def scratch_database(prefix: str):
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+JS_CLIENTS = Path(__file__).resolve().parent / "js"
+
+
+async def js_installed() -> Path:
+    """tests/js with its npm packages: `npm ci` from the lock file when a fresh clone (or
+    an older checkout) lacks any package that package.json names."""
+    import asyncio
+    import json
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js and npm are needed for the JavaScript client tests")
+    manifest = json.loads((JS_CLIENTS / "package.json").read_text())
+    names = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
+    if all((JS_CLIENTS / "node_modules" / name / "package.json").exists() for name in names):
+        return JS_CLIENTS
+    install = await asyncio.create_subprocess_exec(
+        "npm",
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        cwd=JS_CLIENTS,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(install.communicate(), 300)
+    assert install.returncode == 0, err.decode()
+    return JS_CLIENTS
