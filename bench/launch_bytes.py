@@ -172,9 +172,7 @@ def main() -> None:
                                 "-",
                             )
                         )
-    print(
-        f"{'document':<10} {'variant':<38} {'Accept-Enc.':<15} {'request B':>9} {'response B':>10}  content-encoding"
-    )
+    print(f"{'document':<10} {'variant':<38} {'Accept-Enc.':<15} {'request B':>9} {'response B':>10}  content-encoding")
     for name, label, encoding, sent, received, used in rows:
         print(f"{name:<10} {label:<38} {encoding:<15} {sent:>9} {received:>10}  {used}")
 
