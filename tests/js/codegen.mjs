@@ -1,19 +1,42 @@
-// graphql-codegen's client preset with persistedDocuments (SHA-256 ids, which the server
-// requires; the preset's default is SHA-1), as an app's build runs it, over
-// the project's schema and the given documents. Writes <out>/persisted-documents.json
-// (with the typed client code beside it). Usage: node codegen.mjs <out dir> <documents>...
-import { generate } from "@graphql-codegen/cli";
-import { fileURLToPath } from "node:url";
+// graphql-codegen's client preset with persistedDocuments, as an app's build runs it, over
+// the project's schema and the given .graphql documents: writes <out>/persisted-documents.json
+// and the typed client code beside it (ids "sha256:<hex>", the preset's default since v6;
+// v5's default was SHA-1, which the server refuses). The preset is driven through @graphql-codegen/core, as the codegen CLI
+// drives it, without the CLI's ~200 further packages (config and URL loaders, prompts, watchers).
+// Usage: node codegen.mjs <schema.graphql> <out dir> <documents.graphql>...
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { codegen } from "@graphql-codegen/core";
+import { preset } from "@graphql-codegen/client-preset";
+import { createNoopProfiler } from "@graphql-codegen/plugin-helpers";
+import { buildASTSchema, parse } from "graphql";
 
-const [out, ...documents] = process.argv.slice(2);
-await generate(
-  {
-    schema: fileURLToPath(new URL("../../schema.graphql", import.meta.url)),
-    documents,
-    silent: true,
-    generates: {
-      [`${out}/`]: { preset: "client", presetConfig: { persistedDocuments: { hashAlgorithm: "sha256" }, fragmentMasking: false } },
-    },
-  },
-  true,
+const [schemaPath, out, ...documentPaths] = process.argv.slice(2);
+const schema = parse(await readFile(schemaPath, "utf8"));
+const documents = await Promise.all(
+  documentPaths.map(async (location) => {
+    const rawSDL = await readFile(location, "utf8");
+    return { location, rawSDL, document: parse(rawSDL) };
+  }),
+);
+const outputs = await preset.buildGeneratesSection({
+  baseOutputDir: `${out}/`,
+  presetConfig: { persistedDocuments: true, fragmentMasking: false },
+  plugins: [],
+  schema,
+  schemaAst: buildASTSchema(schema),
+  documents,
+  config: {},
+  pluginMap: {},
+  pluginContext: {},
+  profiler: createNoopProfiler(),
+  documentTransforms: [],
+});
+// Together: the persisted-documents output waits for the typed documents' hashes.
+await Promise.all(
+  outputs.map(async (output) => {
+    const content = await codegen({ ...output, profiler: createNoopProfiler() });
+    await mkdir(dirname(output.filename), { recursive: true });
+    await writeFile(output.filename, content);
+  }),
 );
