@@ -364,7 +364,8 @@ JS_CLIENTS = Path(__file__).resolve().parent / "js"
 
 async def js_installed() -> Path:
     """tests/js with its npm packages: `npm ci` from the lock file when a fresh clone (or
-    an older checkout) lacks any package that package.json names."""
+    an older checkout) lacks a package that package.json names, or has another version
+    of it than the lock file."""
     import asyncio
     import json
     import shutil
@@ -372,8 +373,14 @@ async def js_installed() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("Node.js and npm are needed for the JavaScript client tests")
     manifest = json.loads((JS_CLIENTS / "package.json").read_text())
+    locked = json.loads((JS_CLIENTS / "package-lock.json").read_text())["packages"]
+
+    def installed(name: str) -> str | None:
+        path = JS_CLIENTS / "node_modules" / name / "package.json"
+        return json.loads(path.read_text()).get("version") if path.exists() else None
+
     names = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
-    if all((JS_CLIENTS / "node_modules" / name / "package.json").exists() for name in names):
+    if all(installed(name) == locked[f"node_modules/{name}"]["version"] for name in names):
         return JS_CLIENTS
     install = await asyncio.create_subprocess_exec(
         "npm",
