@@ -365,3 +365,40 @@ async def scratch_database(prefix: str):
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+JS_CLIENTS = Path(__file__).resolve().parent / "js"
+
+
+async def js_installed() -> Path:
+    """tests/js with its npm packages: `npm ci` from the lock file when a fresh clone (or
+    an older checkout) lacks a package that package.json names, or has another version
+    of it than the lock file."""
+    import asyncio
+    import json
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js and npm are needed for the JavaScript client tests")
+    manifest = json.loads((JS_CLIENTS / "package.json").read_text())
+    locked = json.loads((JS_CLIENTS / "package-lock.json").read_text())["packages"]
+
+    def installed(name: str) -> str | None:
+        path = JS_CLIENTS / "node_modules" / name / "package.json"
+        return json.loads(path.read_text()).get("version") if path.exists() else None
+
+    names = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
+    if all(installed(name) == locked[f"node_modules/{name}"]["version"] for name in names):
+        return JS_CLIENTS
+    install = await asyncio.create_subprocess_exec(
+        "npm",
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        cwd=JS_CLIENTS,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(install.communicate(), 300)
+    assert install.returncode == 0, err.decode()
+    return JS_CLIENTS

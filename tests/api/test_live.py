@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 from api.live import LISTENER_NAME
 from domain import clock, db
 from domain.wallets import ledger
-from tests.conftest import OPS, Member, Socket, enrolled, next_update, purchase, until_live
+from tests.conftest import OPS, Member, Socket, enrolled, js_installed, next_update, purchase, until_live
 
 WITH_CURSOR = """
 subscription($after: String) {
@@ -198,24 +198,7 @@ async def test_five_hundred_abrupt_disconnects_leak_nothing(live_server, app, an
 
 async def test_a_real_javascript_client_receives_updates(live_server, app, gql, tokens, ana):
     """graphql-ws from npm, run by Node, as an app built on it would subscribe."""
-    import shutil
-    from pathlib import Path
-
-    js = Path(__file__).resolve().parents[1] / "js"
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("Node.js and npm are needed for the JavaScript client test")
-    if not (js / "node_modules" / "graphql-ws").exists():
-        install = await asyncio.create_subprocess_exec(
-            "npm",
-            "ci",
-            "--no-audit",
-            "--no-fund",
-            cwd=js,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await install.communicate()
-        assert install.returncode == 0, err.decode()
+    js = await js_installed()
     node = await asyncio.create_subprocess_exec(
         "node",
         str(js / "subscribe.mjs"),
