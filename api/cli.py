@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
+import shutil
+import signal
 import sys
+import tempfile
 import time
+import uuid
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 from domain import db
 from domain.settings import ConfigurationError, Settings
@@ -47,20 +53,14 @@ class _Stop:
     stopping = False
 
     def __enter__(self) -> _Stop:
-        import signal
-
         self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
-        import signal
-
         name = signal.Signals(signum).name
         if self.stopping:  # already cleaning up: let the embedded server's stop finish
             log.info("%s: already stopping", name)
@@ -96,8 +96,6 @@ def serve(args: argparse.Namespace) -> int:
     metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # A scrape reaches one process of N: they count into files that /metrics sums.
-        import tempfile
-
         metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     with _Stop() as stop:
@@ -112,8 +110,6 @@ def serve(args: argparse.Namespace) -> int:
             if database is not None and database.stop():
                 log.info("embedded PostgreSQL stopped (%s)", settings.home.resolve() / "pgdata")
             if metrics_dir is not None:
-                import shutil
-
                 shutil.rmtree(metrics_dir, ignore_errors=True)
     by = f" by {stop.received}" if stop.received else ""
     log.info("stopped%s after running %.1f s", by, time.monotonic() - started)
@@ -151,8 +147,6 @@ def migrate(args: argparse.Namespace) -> int:
 
 async def _member_subject(subject: str) -> str:
     """A member's UUID from their email or their global ID, checked in the database."""
-    import uuid
-
     from api.relay import uuid_of
     from domain.errors import InvalidInput
     from domain.members import service as members
@@ -236,8 +230,6 @@ def seed(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """The background worker alone: periodic jobs and push delivery."""
-    import signal
-
     from domain.program.config import load
     from notifications import worker as jobs
 
@@ -291,11 +283,11 @@ def jobs_run(args: argparse.Namespace) -> int:
 def expire(args: argparse.Namespace) -> int:
     """The daily pass, now: release pending points and expire past-due lots."""
     from domain.program.config import load
-    from domain.wallets import service as wallets
+    from domain.tiers import service as tiers
 
     settings = _settings()
     program = load(settings.program)
-    result = _with_database(settings, lambda _db: wallets.run_expiry(program))
+    result = _with_database(settings, lambda _db: tiers.run_expiry(program))
     print(f"released pending points of {result.released_members} members; expired {result.expired}")
     return 0
 
@@ -317,9 +309,6 @@ def _log_format(command: argparse.ArgumentParser) -> None:
 
 
 def documents(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from api.documents import ManifestError, manifest_of
 
     try:

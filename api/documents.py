@@ -23,6 +23,8 @@ from cachetools import LRUCache
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationType, parse, specified_rules, validate
 from graphql.language import FragmentDefinitionNode, FragmentSpreadNode, OperationDefinitionNode, Visitor, visit
 
+from api.limits import root_fields
+
 ID_PREFIX = "sha256:"
 # Where the view carries a request's `documentId` (in its extensions, beside Apollo's).
 DOCUMENT_ID = "documentId"
@@ -199,8 +201,6 @@ def _checked(path: Path, key: str, text: str, schema: GraphQLSchema, rules: list
 
 def _public(schema: GraphQLSchema, document: DocumentNode) -> bool:
     """One query operation, every root field of it open to callers without a token."""
-    from api.limits import root_fields
-
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -143,8 +144,6 @@ def check_reachable(credentials: dict[str, Any], timeout: float = 10) -> None:
     """Connect once (outside any event loop), so that a wrong or unreachable database
     stops a command at start with the variable named, rather than as a traceback from
     the first query."""
-    import asyncio
-
     import asyncpg
 
     async def probe() -> None:

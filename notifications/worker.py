@@ -21,7 +21,6 @@ from domain import clock, db
 from domain.program.config import Program
 from domain.settings import Settings
 from domain.tiers import service as tiers
-from domain.wallets import service as wallets
 from notifications import dispatch
 from notifications.metrics import JOB_DURATION, JOB_RUNS
 from notifications.nudges.birthday import queue_birthdays
@@ -57,7 +56,7 @@ async def _expiry_warnings(program: Program) -> str:
 
 
 async def _expire_points(program: Program) -> str:
-    run = await wallets.run_expiry(program)
+    run = await tiers.run_expiry(program)
     return f"released {run.released_members} members' pending points, expired {run.expired}"
 
 

@@ -11,7 +11,8 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from domain import clock
-from domain.errors import DomainError, InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
+from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
 from domain.tiers import service as tiers
 from domain.wallets import earning, ledger
@@ -19,10 +20,6 @@ from domain.wallets.expiry import expires_at
 
 MAX_AMOUNT = Decimal("1000000")  # a sane ceiling for one receipt
 CHANNELS = ("STORE", "ONLINE", "APP")
-
-
-class IdempotencyConflict(DomainError):
-    code = "IDEMPOTENCY_CONFLICT"
 
 
 @dataclass(frozen=True)
@@ -69,13 +66,6 @@ def valid_currency(program: Program, currency: str) -> str:
     if currency != program.currency:
         raise InvalidInput(f"This program runs in {program.currency}, not {currency[:8]!r}.", field="currency")
     return currency
-
-
-def valid_key(value: str, field: str, limit: int = 100) -> str:
-    value = value.strip()
-    if not value or len(value) > limit or not value.isprintable():
-        raise InvalidInput(f"{field} must be 1 to {limit} printable characters.", field=field)
-    return value
 
 
 async def record(

@@ -7,24 +7,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from domain import clock, text
-from domain.errors import DomainError, Expired, InvalidInput, NotFound
+from domain.errors import Expired, InvalidInput, NotFound
+from domain.keys import IdempotencyConflict, valid_key
+from domain.members import service as members
 from domain.members.numbers import ALPHABET
 from domain.program.config import Program
-from domain.purchases.service import IdempotencyConflict, valid_key
+from domain.rewards.errors import AlreadyRedeemed, OutOfStock
 from domain.rewards.models import Coupon, Reward
 from domain.tiers.service import current_tier
 from domain.wallets import ledger
-
-
-class OutOfStock(DomainError):
-    code = "OUT_OF_STOCK"
-
-
-class AlreadyRedeemed(DomainError):
-    code = "ALREADY_REDEEMED"
+from domain.wallets.errors import InsufficientPoints
 
 
 @dataclass(frozen=True)
@@ -80,9 +76,7 @@ async def create(
 async def _visible(program: Program, member_id: uuid.UUID):
     """The rewards a member sees: active ones their tier reaches (None: no such member).
     One rule for the list and for a reward fetched by id."""
-    from domain.members.models import Member
-
-    member = await Member.get_or_none(id=member_id).only("id", "tier_key")
+    member = await members.find(member_id)  # the members area owns its table
     if member is None:
         return None
     return _up_to(current_tier(program, member.tier_key).rank)
@@ -107,8 +101,6 @@ async def catalog(program: Program, limit: int, after: tuple[datetime, uuid.UUID
 
 async def _newest_first(query, limit: int, after: tuple[datetime, uuid.UUID] | None):
     if after is not None:
-        from tortoise.expressions import Q
-
         created_at, id_ = after
         query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
     return await query.order_by("-created_at", "-id").limit(limit)
@@ -146,7 +138,7 @@ async def redeem(program: Program, *, member_id: uuid.UUID, reward_id: uuid.UUID
         if reward.stock == 0:
             raise OutOfStock(f"{reward.name} is out of stock.", field="rewardId")
         if wallet.balance < reward.points_cost:
-            raise ledger.InsufficientPoints(
+            raise InsufficientPoints(
                 f"{reward.name} costs {reward.points_cost} points; you have {wallet.balance}.", field="rewardId"
             )
         if reward.stock is not None:

@@ -1,4 +1,7 @@
-"""Tier status: where a member stands and what the next tier takes."""
+"""Tier status: where a member stands and what the next tier takes.
+
+Tiers sit above the wallets: qualifying points are ledger entries, and a tier
+move takes the wallet lock like every other writer."""
 
 from __future__ import annotations
 
@@ -6,9 +9,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
+from domain import clock
 from domain.program.config import Program, Tier, TierWindow
+from domain.wallets import ledger
 
 
 @dataclass(frozen=True)
@@ -109,8 +116,6 @@ def requalified(program: Program, current: Tier, qualifying: int) -> Tier:
 
 async def requalify(conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, now: datetime) -> Tier | None:
     """Apply `requalified` to one member (the worker runs it at period end)."""
-    from domain.wallets import ledger
-
     # The wallet lock orders this member's events like every other writer's.
     await ledger.lock(conn, member_id, (ledger.POINTS,), now)
     rows = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1 FOR UPDATE", [member_id])
@@ -130,9 +135,6 @@ async def requalify_due(program: Program, now: datetime) -> int:
     """Requalify every member whose tier period has closed: the calendar year has
     turned, or (rolling window) a year has passed since their tier last changed.
     Returns how many moved."""
-    from tortoise import connections
-    from tortoise.transactions import in_transaction
-
     if program.tier_rules.window is TierWindow.CALENDAR_YEAR:
         boundary = window_start(program, now)
     else:
@@ -150,8 +152,6 @@ async def requalify_due(program: Program, now: datetime) -> int:
 async def status_for(program: Program, member_id: uuid.UUID, tier_key: str, now: datetime) -> TierStatus:
     """The member's tier status: the tier they hold (not lowered mid-period) and
     progress from their qualifying points."""
-    from tortoise import connections
-
     qualifying = await qualifying_points(connections.get("default"), program, member_id, now)
     held = current_tier(program, tier_key)
     status = status_of(program, qualifying, now)
@@ -168,3 +168,25 @@ async def status_for(program: Program, member_id: uuid.UUID, tier_key: str, now:
         progress=round(min(1.0, qualifying / nxt.threshold), 4) if nxt else 1.0,
         period_ends_at=period_end(program, now),
     )
+
+
+@dataclass(frozen=True)
+class ExpiryRun:
+    released_members: int
+    expired: int
+
+
+async def run_expiry(program: Program, now: datetime | None = None) -> ExpiryRun:
+    """The daily pass: release pending points whose window passed, then expire
+    past-due lots. Set-based; running it twice changes nothing the second time.
+    It lives here, above the wallets, because released points can lift a tier:
+    the member moves up in the transaction that releases them."""
+    now = now or clock.now()
+    async with in_transaction() as conn:
+        released = await ledger.release_due(conn, now)
+        for member_id in released:
+            tier_key = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id])
+            await upgrade_if_reached(conn, program, member_id, tier_key[0]["tier_key"], now)
+    async with in_transaction() as conn:
+        expired = await ledger.expire_due(conn, now)
+    return ExpiryRun(released_members=len(released), expired=expired)

@@ -19,8 +19,9 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from domain.errors import DomainError, NotFound
+from domain.errors import NotFound
 from domain.program.config import Program
+from domain.wallets.errors import InsufficientPoints
 
 POINTS = "POINTS"
 CASHBACK = "CASHBACK"
@@ -28,10 +29,6 @@ CASHBACK = "CASHBACK"
 
 def wallet_kinds(program: Program) -> tuple[str, ...]:
     return (POINTS, CASHBACK) if program.cashback.enabled else (POINTS,)
-
-
-class InsufficientPoints(DomainError):
-    code = "INSUFFICIENT_POINTS"
 
 
 @dataclass

@@ -12,9 +12,8 @@ from tortoise.transactions import in_transaction
 
 from domain import clock
 from domain.errors import InvalidInput, NotEligible
+from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
-from domain.purchases.service import IdempotencyConflict, valid_key
-from domain.tiers import service as tiers
 from domain.wallets import ledger
 from domain.wallets.expiry import expires_at
 
@@ -115,26 +114,6 @@ async def grant_birthday_bonus(program: Program, member_id: uuid.UUID, year: int
             dedupe_key=f"birthday:{member_id}:{year}",
             now=now,
         )
-
-
-@dataclass(frozen=True)
-class ExpiryRun:
-    released_members: int
-    expired: int
-
-
-async def run_expiry(program: Program, now: datetime | None = None) -> ExpiryRun:
-    """The daily pass: release pending points whose window passed, then expire
-    past-due lots. Set-based; running it twice changes nothing the second time."""
-    now = now or clock.now()
-    async with in_transaction() as conn:
-        released = await ledger.release_due(conn, now)
-        for member_id in released:
-            tier_key = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id])
-            await tiers.upgrade_if_reached(conn, program, member_id, tier_key[0]["tier_key"], now)
-    async with in_transaction() as conn:
-        expired = await ledger.expire_due(conn, now)
-    return ExpiryRun(released_members=len(released), expired=expired)
 
 
 # --- reads ---------------------------------------------------------------------

@@ -110,7 +110,7 @@ async def test_pending_points_wait_for_the_return_window_and_a_refund_cancels_th
     assert_consistent(s)
 
     clock.advance(timedelta(days=15))
-    run = await wallets.run_expiry(p)
+    run = await tiers.run_expiry(p)
     assert run.released_members == 1
     s = await state(m)
     assert (s["balance"], s["pending"]) == (20, 0)
@@ -119,6 +119,19 @@ async def test_pending_points_wait_for_the_return_window_and_a_refund_cancels_th
     await purchases.refund(p, external_id="P-1", amount=Decimal("20"))
     s = await state(m)
     assert (s["balance"], s["pending"]) == (0, 0)
+    assert_consistent(s)
+
+
+async def test_the_daily_pass_moves_a_member_up_when_released_points_reach_a_tier():
+    p = program(pending=14)
+    m = await new_member(p)
+    await buy(p, m, "T-1", "150")  # 150 pending points: the member stays on the base tier
+    assert (await members.get(m)).tier_key == "base"
+    clock.advance(timedelta(days=15))
+    assert (await tiers.run_expiry(p)).released_members == 1
+    assert (await members.get(m)).tier_key == "plus"  # Plus takes 100
+    s = await state(m)
+    assert (s["balance"], s["pending"]) == (150, 0)
     assert_consistent(s)
 
 
@@ -141,7 +154,7 @@ async def test_spending_takes_the_points_that_expire_first():
     await buy(p, m, "E-2", "10")  # expires 20 days later
     await wallets.adjust(p, member_id=m, points=-10, reason="spend", idempotency_key=f"s-{m}", by="test")
     clock.advance(timedelta(days=15))  # past the first lot's expiry only
-    run = await wallets.run_expiry(p)
+    run = await tiers.run_expiry(p)
     assert run.expired == 0  # the first lot was spent: nothing expires
     s = await state(m)
     assert s["balance"] == 10
@@ -153,8 +166,8 @@ async def test_expiry_runs_once_and_tells_what_expired():
     m = await new_member(p)
     await buy(p, m, "X-1", "25")
     clock.advance(timedelta(days=40))
-    assert (await wallets.run_expiry(p)).expired == 25
-    assert (await wallets.run_expiry(p)).expired == 0
+    assert (await tiers.run_expiry(p)).expired == 25
+    assert (await tiers.run_expiry(p)).expired == 0
     s = await state(m)
     assert s["balance"] == 0
     assert_consistent(s)
@@ -268,7 +281,7 @@ async def test_any_sequence_keeps_balance_entries_and_lots_equal(ops, pending):
                 receipt, amount = receipts[n % len(receipts)]
                 await purchases.refund(p, external_id=receipt, amount=min(amount, Decimal(n)))
             elif op == "expire":
-                await wallets.run_expiry(p)
+                await tiers.run_expiry(p)
             elif op == "days":
                 clock.advance(timedelta(days=n))
         except DomainError as exc:
@@ -323,7 +336,7 @@ async def test_a_hundred_thousand_lots_expire_in_one_set_based_run():
     assert (await conn.execute_query_dict("SELECT COUNT(*) AS n FROM lots"))[0]["n"] == 100_000
 
     with counting_queries() as queries:
-        run = await wallets.run_expiry(p)
+        run = await tiers.run_expiry(p)
     assert run.expired == 300_000
     assert len(queries) <= 8, queries  # a handful of statements, not one per lot
     totals = (
@@ -337,7 +350,7 @@ async def test_a_hundred_thousand_lots_expire_in_one_set_based_run():
     )[0]
     assert (totals["balances"], totals["lots"], totals["entries"]) == (0, 0, 0)
     assert totals["expire_entries"] == 1000 and totals["events"] == 1000
-    assert (await wallets.run_expiry(p)).expired == 0
+    assert (await tiers.run_expiry(p)).expired == 0
 
 
 @pytest.fixture(autouse=True)
