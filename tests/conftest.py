@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,12 +26,18 @@ FIREBASE_PROJECT = "demo-loyalty"
 
 
 @pytest.fixture(scope="session")
-async def database(tmp_path_factory: pytest.TempPathFactory):
+async def database():
     url = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+    home = None
     if url:
         server = db.Database(db.credentials_from_url(url))
     else:
-        server = db.start_embedded(tmp_path_factory.mktemp("pg"))
+        # Not under pytest's basetemp: another pytest run (a nested one included) makes
+        # /tmp/pytest-of-<user> 0700, and pgserver's postgres, run as its own user when
+        # we are root, would lose its data folder mid-run.
+        home = Path(tempfile.mkdtemp(prefix="loyalty-test-pg-"))
+        home.chmod(0o755)
+        server = db.start_embedded(home)
     name = f"loyalty_test_{uuid.uuid4().hex[:10]}"
     admin = await db.raw_connection(server.credentials)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -43,6 +51,8 @@ async def database(tmp_path_factory: pytest.TempPathFactory):
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
     server.stop()
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,9 @@ def test_a_clone_with_nothing_beside_it_passes_the_contract_tests(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(clone)}
     env.pop("LOYALTY_CONTRACT_DIR", None)
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/contract"],
+        # A basetemp of its own: pytest would otherwise reset the shared one's permissions.
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'bt'}"]
+        + ["tests/contract"],
         cwd=clone,
         env=env,
         capture_output=True,
