@@ -22,10 +22,10 @@ def test_a_clone_with_nothing_beside_it_passes_the_contract_tests(tmp_path):
     assert not (clone.parent.parent / "shared").exists()
     env = {**os.environ, "PYTHONPATH": str(clone)}
     env.pop("LOYALTY_CONTRACT_DIR", None)
+    # A basetemp of its own: pytest would otherwise reset the shared one's permissions.
+    basetemp = f"--basetemp={tmp_path / 'bt'}"
     run = subprocess.run(
-        # A basetemp of its own: pytest would otherwise reset the shared one's permissions.
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'bt'}"]
-        + ["tests/contract"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", basetemp, "tests/contract"],
         cwd=clone,
         env=env,
         capture_output=True,
