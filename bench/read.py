@@ -1,0 +1,189 @@
+"""bench/read: the app's `Me` and `WalletHistory(first: 20)` (contract/operations/member-app.graphql,
+sent as written, with a member token) under wrk against `loyalty serve --no-worker`, beside a
+bare Starlette + asyncpg peer (bench/peer_read.py) doing the same work, in the same run.
+
+    .venv/bin/python bench/read.py [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+                                   [--seconds 20] [--connections 16] [--entries 200]
+
+Needs `wrk`. It creates a scratch database (loyalty_bench_*) and drops it afterwards. The
+member has a points and a cashback wallet and `--entries` purchases of history; the peer's
+answers are checked byte for byte against ours before anything is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from graphql import parse
+from harness import SECRET, fetchval, free_port, loyalty_server, wait_ready, wrk_arguments, wrk_run
+
+from domain import db
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATIONS = ROOT / "contract" / "operations" / "member-app.graphql"
+PROGRAM = ROOT / "domain" / "program" / "demo.toml"
+
+
+def document(name: str) -> str:
+    """The operation `name` and the fragments it spreads, as written in the contract file."""
+    source = OPERATIONS.read_text()
+    defs = {d.name.value: d for d in parse(source).definitions}
+    wanted, text = [name], []
+    while wanted:
+        d = defs[wanted.pop()]
+        text.append(source[d.loc.start : d.loc.end])
+        used = set()
+        stack = [d.selection_set]
+        while stack:
+            for s in stack.pop().selections:
+                if s.kind == "fragment_spread":
+                    used.add(s.name.value)
+                if getattr(s, "selection_set", None):
+                    stack.append(s.selection_set)
+        wanted += [f for f in sorted(used) if source[defs[f].loc.start : defs[f].loc.end] not in text]
+    return "\n\n".join(text)
+
+
+def lua(body: bytes, token: str) -> str:
+    return (
+        f"wrk.method = 'POST'\nwrk.path = '/graphql'\nwrk.body = {json.dumps(body.decode())}\n"
+        f"wrk.headers['Content-Type'] = 'application/json'\nwrk.headers['Authorization'] = 'Bearer {token}'\n"
+    )
+
+
+COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+
+
+def statements_per_request(targets: list[tuple[str, bytes]], headers: dict, creds: dict, n: int = 100) -> list[float]:
+    """Committed transactions in the database per request (each autocommit statement is
+    one), from pg_stat_database. A busy backend reports at most every second and an idle
+    one within 10 s, hence the wait; each reading adds one of its own, reported at once."""
+    time.sleep(11)  # what came before (the seeding) reported first
+    base, out = asyncio.run(fetchval(creds, COMMITS)), []
+    with httpx.Client(headers=headers) as client:
+        for url, body in targets:
+            for _ in range(n):
+                client.post(f"{url}/graphql", content=body)
+            time.sleep(11)
+            now = asyncio.run(fetchval(creds, COMMITS))
+            out.append((now - base - 1) / n)
+            base = now
+    return out
+
+
+def seed(url: str, staff: str, entries: int) -> None:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {staff}"}, timeout=30) as client:
+        r = client.post(
+            "/graphql",
+            json={
+                "query": "mutation($e: String!) { enrollMember(input: {email: $e}) { member { id } } }",
+                "variables": {"e": "reader@example.com"},
+            },
+        )
+        member = r.json()["data"]["enrollMember"]["member"]["id"]
+        for i in range(entries):
+            r = client.post(
+                "/graphql",
+                json={
+                    "query": "mutation($m: ID!, $x: String!, $a: Decimal!) { recordPurchase(input: {memberId: $m, "
+                    'externalId: $x, amount: $a, currency: "EUR", channel: STORE, storeId: "bench"}) '
+                    "{ userErrors { code } } }",
+                    "variables": {"m": member, "x": f"r{i}", "a": f"{3 + i % 17}.50"},
+                },
+            )
+            assert r.json()["data"]["recordPurchase"]["userErrors"] == [], r.text
+
+
+def main() -> None:
+    parser = wrk_arguments()
+    parser.add_argument("--entries", type=int, default=200, help="purchases in the member's history")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    # The demo program with cashback on, so that the member has two wallets.
+    program_text = PROGRAM.read_text().replace(
+        "[cashback]\nenabled = false\npercent = 0", "[cashback]\nenabled = true\npercent = 2"
+    )
+    assert "enabled = true\npercent = 2" in program_text
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        program = Path(tmp) / "program.toml"
+        program.write_text(program_text)
+        with loyalty_server(args.database_url, "--no-worker", env={"LOYALTY_PROGRAM": str(program)}) as server:
+            seed(server.url, server.token("staff", "bench"), args.entries)
+            token = server.token("member", "reader@example.com")
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            assert asyncio.run(fetchval(server.creds, "SELECT count(*) FROM wallets")) == 2, (
+                "the member should have 2 wallets"
+            )
+            me = json.dumps({"query": document("Me"), "operationName": "Me", "variables": {}}).encode()
+            ours = httpx.post(f"{server.url}/graphql", content=me, headers=headers)
+            wallet = next(w["id"] for w in ours.json()["data"]["me"]["wallets"])
+            history = json.dumps(
+                {
+                    "query": document("WalletHistory"),
+                    "operationName": "WalletHistory",
+                    "variables": {"walletId": wallet, "first": 20},
+                }
+            ).encode()
+            bodies = {"Me": me, "WalletHistory": history}
+
+            port = free_port()
+            peer = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "peer_read.py"),
+                    str(port),
+                    db.Database(server.creds).dsn(),
+                    SECRET,
+                    str(program),
+                ]
+            )
+            try:
+                peer_url = f"http://127.0.0.1:{port}"
+                wait_ready(peer_url)
+                for name, body in bodies.items():
+                    a = httpx.post(f"{server.url}/graphql", content=body, headers=headers)
+                    b = httpx.post(f"{peer_url}/graphql", content=body, headers=headers)
+                    if "errors" in a.json() or a.content != b.content:
+                        raise SystemExit(
+                            f"{name}: the peer's answer differs from ours:\n ours {a.text}\n peer {b.text}"
+                        )
+                counts = statements_per_request(
+                    [(url, body) for body in bodies.values() for url in (server.url, peer_url)], headers, server.creds
+                )
+                statements = dict(zip(bodies, zip(counts[::2], counts[1::2], strict=True), strict=True))
+                for name, body in bodies.items():
+                    # Warm both (imports, caches, pool) before timing.
+                    wrk_run(server.url, lua(body, token), 2, args.connections)
+                    wrk_run(peer_url, lua(body, token), 2, args.connections)
+                    results[name] = (
+                        wrk_run(server.url, lua(body, token), args.seconds, args.connections),
+                        wrk_run(peer_url, lua(body, token), args.seconds, args.connections),
+                    )
+            finally:
+                peer.terminate()
+                peer.wait(timeout=30)
+
+    print(
+        f"{args.connections} connections, {args.seconds} s each (wrk), member with {args.entries} purchases, 2 wallets"
+    )
+    for name, (ours, peer) in results.items():
+        ours_n, bare_n = statements[name]
+        print(f"{name}: statements per request (approximate, pg_stat_database), ours {ours_n:.2f}, bare {bare_n:.2f}")
+        print(f"  ours (loyalty serve --no-worker, 1 process)   {ours.line()}")
+        print(f"  bare Starlette + asyncpg (uvloop, httptools)  {peer.line()}")
+        print(f"  ratio ours / bare: {ours.rps / peer.rps:.2f}   (aim: 0.5 or better)")
+
+
+if __name__ == "__main__":
+    main()
