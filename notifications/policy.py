@@ -7,7 +7,7 @@ dispatcher loads the facts (`Member`, a nudge's re-check), `decide` only reads t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,8 +45,9 @@ class Member:
     sent_this_week: int = 0
 
     def counted(self) -> Member:
-        """After one more send: the rest of a batch sees the caps."""
-        return replace(self, sent_today=self.sent_today + 1, sent_this_week=self.sent_this_week + 1)
+        """After one more send: the rest of a batch sees the caps. (Not `dataclasses.replace`:
+        this runs once per push, and replace costs twice as much.)"""
+        return Member(self.zone, self.consents, self.has_devices, self.sent_today + 1, self.sent_this_week + 1)
 
 
 def in_quiet_hours(rules: Notifications, local: time) -> bool:
