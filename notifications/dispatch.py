@@ -1,4 +1,6 @@
-"""Sending what is due: claim a batch, apply the policy, push, record the outcome.
+"""Sending what is due, as a pipeline over each batch: claim → load → decide → send →
+record. Only `decide` and `answered` choose (pure functions of what was loaded); the
+other steps do the I/O, and none of them knows one kind from another.
 
 A batch is claimed with a lease (`SENDING` until `claimed_until`) under
 `FOR UPDATE SKIP LOCKED`, so two workers never take the same notification. A worker
@@ -7,8 +9,8 @@ at most the batch in flight can be sent twice, and nothing is lost."""
 
 from __future__ import annotations
 
-import json
 import logging
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,11 +20,12 @@ from tortoise import connections
 
 from domain import clock
 from domain.notifications import service as notifications
-from domain.program.config import Program
+from domain.program.config import Notifications, Program
 from notifications import policy
 from notifications.metrics import NOTIFICATIONS
-from notifications.nudges import expiry
+from notifications.nudges import RECHECKS
 from notifications.push import Outcome, Push
+from notifications.recheck import Queued
 
 log = logging.getLogger("loyalty.push")
 
@@ -86,28 +89,47 @@ async def dispatch_due(
         if not claimed:
             return result
         result.claimed += len(claimed)
-        await _dispatch(program, sender, claimed, now_, result)
+        await _dispatch(program, sender, [Queued.of(r) for r in claimed], now_, result)
         if len(claimed) < batch:
             return result
 
 
-async def _dispatch(program: Program, sender, claimed: list[dict], now: datetime, result: DispatchResult) -> None:
+async def _dispatch(program: Program, sender, claimed: list[Queued], now: datetime, result: DispatchResult) -> None:
+    loaded = await load(claimed, now)
+    decided = decide(program.notifications, loaded, now)
+    sending = [(n, loaded.tokens[n.member_id]) for n, d in decided if d.action == "SEND"]
+    answers = await send(sender, sending)
+    rows = [Written.of(n, d) for n, d in decided if d.action != "SEND"]
+    rows += [answered(n, a, now) for (n, _), a in zip(sending, answers, strict=True)]
+    await record(rows, result)
+    dead = [
+        t for (_, tokens), a in zip(sending, answers, strict=True) for t, o in zip(tokens, a, strict=True) if o.prune
+    ]
+    result.pruned += await notifications.prune_tokens(dead)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the policy needs about a batch, read in a few statements."""
+
+    claimed: list[Queued]
+    members: dict[uuid.UUID, policy.Member]  # a deleted member is absent
+    tokens: dict[uuid.UUID, list[str]]
+    stale: dict[uuid.UUID, str]  # by notification: the nudge's re-check said no longer relevant, and why
+
+
+async def load(claimed: list[Queued], now: datetime) -> Loaded:
     conn = connections.get("default")
-    rules = program.notifications
-    member_ids = list({r["member_id"] for r in claimed})
-    members = {
-        r["id"]: r
-        for r in await conn.execute_query_dict(
-            "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])",
-            [member_ids],
-        )
-    }
-    devices: dict = defaultdict(list)
+    member_ids = list({n.member_id for n in claimed})
+    rows = await conn.execute_query_dict(
+        "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])", [member_ids]
+    )
+    tokens: dict = defaultdict(list)
     for d in await conn.execute_query_dict(
         "SELECT member_id, fcm_token FROM devices WHERE member_id = ANY($1::uuid[])", [member_ids]
     ):
-        devices[d["member_id"]].append(d["fcm_token"])
-    counts = {
+        tokens[d["member_id"]].append(d["fcm_token"])
+    sent = {
         r["member_id"]: r
         for r in await conn.execute_query_dict(
             """
@@ -118,120 +140,123 @@ async def _dispatch(program: Program, sender, claimed: list[dict], now: datetime
             [member_ids, now - timedelta(days=7)],
         )
     }
-    sent_today: dict = defaultdict(int)
-    sent_week: dict = defaultdict(int)
-    for member_id, row in counts.items():
-        zone = ZoneInfo(members[member_id]["timezone"]) if member_id in members else ZoneInfo("UTC")
-        today = now.astimezone(zone).date()
-        sent_week[member_id] = row["week"]
-        sent_today[member_id] = sum(1 for t in row["times"] if t.astimezone(zone).date() == today)
+    members = {r["id"]: _member(r, bool(tokens[r["id"]]), sent.get(r["id"]), now) for r in rows}
+    return Loaded(claimed, members, tokens, await _recheck(claimed))
 
-    done = _Writes()
-    to_send: list[tuple[dict, list[str]]] = []
-    for n in claimed:
-        member = members.get(n["member_id"])
+
+def _member(row: dict, has_devices: bool, sent: dict | None, now: datetime) -> policy.Member:
+    zone = ZoneInfo(row["timezone"])
+    today = now.astimezone(zone).date()
+    return policy.Member(
+        zone=zone,
+        consents={"push_marketing": row["push_marketing"], "location_nudges": row["location_nudges"]},
+        has_devices=has_devices,
+        sent_today=sum(1 for t in sent["times"] if t.astimezone(zone).date() == today) if sent else 0,
+        sent_this_week=sent["week"] if sent else 0,
+    )
+
+
+async def _recheck(claimed: list[Queued]) -> dict[uuid.UUID, str]:
+    """Each kind that registered a re-check is asked once, for its part of the batch."""
+    stale: dict[uuid.UUID, str] = {}
+    for kind, check in RECHECKS.items():
+        of_kind = [n for n in claimed if n.kind == kind]
+        if of_kind:
+            stale |= await check(of_kind)
+    return stale
+
+
+def decide(rules: Notifications, loaded: Loaded, now: datetime) -> list[tuple[Queued, policy.Decision]]:
+    """The policy for each notification of the batch, in claim order (priority first):
+    each send counts at once, so the rest of the batch sees the caps. A notification
+    whose member is gone is left out: its claim lapses."""
+    members = dict(loaded.members)
+    decided = []
+    for n in loaded.claimed:
+        member = members.get(n.member_id)
         if member is None:
             continue
-        zone = ZoneInfo(member["timezone"])
-        decision = policy.decide(
-            rules,
-            kind=n["kind"],
-            consents=member,
-            zone=zone,
-            now=now,
-            sent_today=sent_today[n["member_id"]],
-            sent_this_week=sent_week[n["member_id"]],
-            has_devices=bool(devices[n["member_id"]]),
-        )
-        expires_at = _data(n).get("expiresAt") if n["kind"] == "EXPIRY" else None
-        if decision.action == "SEND" and expires_at:
-            if await expiry.still_expiring(n["member_id"], expires_at) <= 0:
-                decision = policy.Decision("SUPPRESS", "NOTHING_TO_EXPIRE: the points were spent")
-        if decision.action == "SUPPRESS":
-            done.finish(n, "SUPPRESSED", reason=decision.reason)
-            result.suppressed += 1
-            result.reasons[decision.reason.split(":")[0]] += 1
-        elif decision.action == "DEFER":
-            done.requeue(n, decision.until, decision.reason)
-            result.deferred += 1
-        else:
-            # count it now, so the rest of this batch sees the cap
-            sent_today[n["member_id"]] += 1
-            sent_week[n["member_id"]] += 1
-            to_send.append((n, devices[n["member_id"]]))
+        decision = policy.decide(rules, n.kind, member, now, stale=loaded.stale.get(n.id))
+        if decision.action == "SEND":
+            members[n.member_id] = member.counted()
+        decided.append((n, decision))
+    return decided
 
+
+async def send(sender, sending: list[tuple[Queued, list[str]]]) -> list[list[Outcome]]:
+    """One push per device; FCM's answers, grouped back by notification."""
     pushes = [
-        Push(token, n["title"], n["body"], {"notificationId": str(n["id"]), "kind": n["kind"], **_data(n)})
-        for n, tokens in to_send
+        Push(token, n.title, n.body, {"notificationId": str(n.id), "kind": n.kind, **n.data})
+        for n, tokens in sending
         for token in tokens
     ]
-    outcomes = await sender.send(pushes) if pushes else []
-    by_token = iter(outcomes)
-    dead: list[str] = []
-    for n, tokens in to_send:
-        answers: list[Outcome] = [next(by_token) for _ in tokens]
-        dead += [t for t, o in zip(tokens, answers, strict=True) if o.prune]
-        delivered = [o for o in answers if o.ok]
-        if delivered:
-            done.finish(n, "SENT", message_id=delivered[0].message_id, sent_at=now)
-            result.sent += 1
-            continue
-        retry = [o.retry_after for o in answers if o.retry_after is not None]
-        if retry and n["attempts"] < MAX_ATTEMPTS:
-            # Back off: at least what FCM asked for, doubling with each attempt.
-            delay = max(max(retry), 2 ** n["attempts"])
-            done.requeue(n, now + timedelta(seconds=delay), f"RETRY: {answers[0].code}")
-            result.retried += 1
-        else:
-            done.finish(n, "FAILED", reason=f"FCM: {', '.join(sorted({str(o.code) for o in answers}))}")
-            result.failed += 1
-    await done.write()
-    result.pruned += await notifications.prune_tokens(dead)
+    outcomes = iter(await sender.send(pushes) if pushes else [])
+    return [[next(outcomes) for _ in tokens] for _, tokens in sending]
 
 
-def _data(n: dict) -> dict[str, str]:
-    data = n["data"]
-    if isinstance(data, str):
-        data = json.loads(data)
-    return {str(k): str(v) for k, v in (data or {}).items()}
+@dataclass(frozen=True)
+class Written:
+    """A notification's new state, and which counter it goes to (a DispatchResult
+    field and the metric's outcome label)."""
+
+    id: uuid.UUID
+    kind: str
+    outcome: str  # sent | suppressed | deferred | retried | failed
+    state: str
+    reason: str | None = None
+    message_id: str | None = None
+    sent_at: datetime | None = None
+    due_at: datetime | None = None  # requeued for then
+
+    @classmethod
+    def of(cls, n: Queued, decision: policy.Decision) -> Written:
+        """What the policy said when it did not say send."""
+        if decision.action == "DEFER":
+            return cls(n.id, n.kind, "deferred", "QUEUED", decision.reason, due_at=decision.until)
+        return cls(n.id, n.kind, "suppressed", "SUPPRESSED", decision.reason)
 
 
-class _Writes:
-    """The outcomes of a batch, written in one statement at the end of it."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple] = []
-        self.outcomes: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): counted once per batch
-
-    def finish(
-        self,
-        n: dict,
-        state: str,
-        *,
-        reason: str | None = None,
-        message_id: str | None = None,
-        sent_at: datetime | None = None,
-    ) -> None:
-        self.rows.append((n["id"], state, reason, message_id, sent_at, None))
-        self.outcomes[n["kind"], state.lower()] += 1
-
-    def requeue(self, n: dict, due_at: datetime, reason: str | None) -> None:
-        self.rows.append((n["id"], "QUEUED", reason, None, None, due_at))
-        self.outcomes[n["kind"], "retried" if reason and reason.startswith("RETRY") else "deferred"] += 1
-
-    async def write(self) -> None:
-        if not self.rows:
-            return
-        ids, states, reasons, message_ids, sent_ats, due_ats = (list(c) for c in zip(*self.rows, strict=True))
-        await connections.get("default").execute_query(
-            """
-            UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
-                   sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
-            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-                 AS w(id, state, reason, message_id, sent_at, due_at)
-            WHERE n.id = w.id
-            """,
-            [ids, states, reasons, message_ids, sent_ats, due_ats],
+def answered(n: Queued, answers: list[Outcome], now: datetime) -> Written:
+    """Sent when one device took it; again later when FCM asked for that; failed otherwise."""
+    delivered = [o for o in answers if o.ok]
+    if delivered:
+        return Written(n.id, n.kind, "sent", "SENT", message_id=delivered[0].message_id, sent_at=now)
+    retry = [o.retry_after for o in answers if o.retry_after is not None]
+    if retry and n.attempts < MAX_ATTEMPTS:
+        # Back off: at least what FCM asked for, doubling with each attempt.
+        delay = max(max(retry), 2**n.attempts)
+        return Written(
+            n.id, n.kind, "retried", "QUEUED", f"RETRY: {answers[0].code}", due_at=now + timedelta(seconds=delay)
         )
-        for (kind, outcome), n in self.outcomes.items():
-            NOTIFICATIONS.labels(kind, outcome).inc(n)
+    return Written(n.id, n.kind, "failed", "FAILED", f"FCM: {', '.join(sorted({str(o.code) for o in answers}))}")
+
+
+async def record(rows: list[Written], result: DispatchResult) -> None:
+    """The outcomes of a batch, written in one statement, then counted."""
+    if not rows:
+        return
+    await connections.get("default").execute_query(
+        """
+        UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
+               sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+             AS w(id, state, reason, message_id, sent_at, due_at)
+        WHERE n.id = w.id
+        """,
+        [
+            [w.id for w in rows],
+            [w.state for w in rows],
+            [w.reason for w in rows],
+            [w.message_id for w in rows],
+            [w.sent_at for w in rows],
+            [w.due_at for w in rows],
+        ],
+    )
+    by_label: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): one metric call each per batch
+    for w in rows:
+        by_label[w.kind, w.outcome] += 1
+        setattr(result, w.outcome, getattr(result, w.outcome) + 1)
+        if w.outcome == "suppressed":
+            result.reasons[w.reason.split(":")[0]] += 1
+    for (kind, outcome), count in by_label.items():
+        NOTIFICATIONS.labels(kind, outcome).inc(count)

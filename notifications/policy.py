@@ -1,10 +1,12 @@
 """Policy before every send: consent, quiet hours, frequency caps.
 
 Pure functions of the member, the notification and what was sent already, so a
-newcomer finds each rule by its name and the tests need no clock tricks."""
+newcomer finds each rule by its name and the tests need no clock tricks: the
+dispatcher loads the facts (`Member`, a nudge's re-check), `decide` only reads them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -31,6 +33,23 @@ class Decision:
 SEND = Decision("SEND")
 
 
+@dataclass(frozen=True)
+class Member:
+    """What the policy knows of a recipient: consents, devices, and what was sent to
+    them already (today in their own time zone, and in the last 7 days)."""
+
+    zone: ZoneInfo
+    consents: Mapping[str, bool]
+    has_devices: bool
+    sent_today: int = 0
+    sent_this_week: int = 0
+
+    def counted(self) -> Member:
+        """After one more send: the rest of a batch sees the caps. (Not `dataclasses.replace`:
+        this runs once per push, and replace costs twice as much.)"""
+        return Member(self.zone, self.consents, self.has_devices, self.sent_today + 1, self.sent_this_week + 1)
+
+
 def in_quiet_hours(rules: Notifications, local: time) -> bool:
     start, end = rules.quiet_hours.start, rules.quiet_hours.end
     if start == end:
@@ -49,25 +68,19 @@ def quiet_hours_end(rules: Notifications, now: datetime, zone: ZoneInfo) -> date
     return end
 
 
-def decide(
-    rules: Notifications,
-    *,
-    kind: str,
-    consents: dict[str, bool],
-    zone: ZoneInfo,
-    now: datetime,
-    sent_today: int,
-    sent_this_week: int,
-    has_devices: bool,
-) -> Decision:
-    if not consents.get(CONSENT[kind], False):
+def decide(rules: Notifications, kind: str, member: Member, now: datetime, *, stale: str | None = None) -> Decision:
+    """Send, defer (until when) or suppress (why). `stale` is the notification's own
+    re-check ("still relevant?"), asked last: the general rules speak first."""
+    if not member.consents.get(CONSENT[kind], False):
         return Decision("SUPPRESS", f"NO_CONSENT: {CONSENT[kind]} is off")
-    if not has_devices:
+    if not member.has_devices:
         return Decision("SUPPRESS", "NO_DEVICE: no registered device")
-    if in_quiet_hours(rules, now.astimezone(zone).time()):
-        return Decision("DEFER", "QUIET_HOURS", quiet_hours_end(rules, now, zone))
-    if sent_today >= rules.max_per_day:
+    if in_quiet_hours(rules, now.astimezone(member.zone).time()):
+        return Decision("DEFER", "QUIET_HOURS", quiet_hours_end(rules, now, member.zone))
+    if member.sent_today >= rules.max_per_day:
         return Decision("SUPPRESS", f"DAILY_CAP: {rules.max_per_day} already sent today")
-    if sent_this_week >= rules.max_per_week:
+    if member.sent_this_week >= rules.max_per_week:
         return Decision("SUPPRESS", f"WEEKLY_CAP: {rules.max_per_week} already sent in 7 days")
+    if stale:
+        return Decision("SUPPRESS", stale)
     return SEND

@@ -4,6 +4,7 @@ those points still buy; nothing when they are spent by the time it would be sent
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from tortoise import connections
@@ -11,6 +12,9 @@ from tortoise import connections
 from domain import clock
 from domain.notifications import service as notifications
 from domain.program.config import Program
+from notifications.recheck import Queued
+
+KIND = "EXPIRY"
 
 
 async def queue_expiry_warnings(program: Program, now: datetime | None = None) -> int:
@@ -42,7 +46,7 @@ async def queue_expiry_warnings(program: Program, now: datetime | None = None) -
             body += f" They still buy {affordable[-1]['name']}."
         queued += await notifications.enqueue(
             row["member_id"],
-            kind="EXPIRY",
+            kind=KIND,
             title="Your points are about to expire",
             body=body,
             dedupe_key=f"expiry:{row['member_id']}:{row['expires_at'].isoformat()}:{warning}",
@@ -60,11 +64,23 @@ async def _cheapest_rewards() -> list[dict]:
     )
 
 
-async def still_expiring(member_id, expires_at: str) -> int:
-    """What is still left to expire on that date (checked again right before sending)."""
+async def stale(queued: list[Queued]) -> dict[uuid.UUID, str]:
+    """The warnings whose points are all spent (or expired) by now, checked again right
+    before sending: one statement for the batch."""
+    warned = [q for q in queued if "expiresAt" in q.data]
+    if not warned:
+        return {}
     rows = await connections.get("default").execute_query_dict(
-        "SELECT COALESCE(SUM(l.remaining), 0) AS amount FROM lots l JOIN wallets w ON w.id = l.wallet_id"
-        " WHERE w.member_id = $1 AND w.kind = 'POINTS' AND l.state = 'AVAILABLE' AND l.expires_at = $2",
-        [member_id, datetime.fromisoformat(expires_at)],
+        """
+        SELECT q.id FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS q(id, member_id, expires_at)
+        WHERE (SELECT COALESCE(SUM(l.remaining), 0) FROM lots l JOIN wallets w ON w.id = l.wallet_id
+               WHERE w.member_id = q.member_id AND w.kind = 'POINTS' AND l.state = 'AVAILABLE'
+                 AND l.expires_at = q.expires_at) <= 0
+        """,
+        [
+            [q.id for q in warned],
+            [q.member_id for q in warned],
+            [datetime.fromisoformat(q.data["expiresAt"]) for q in warned],
+        ],
     )
-    return int(rows[0]["amount"])
+    return {r["id"]: "NOTHING_TO_EXPIRE: the points were spent" for r in rows}

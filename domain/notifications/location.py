@@ -1,16 +1,17 @@
-"""Location: a nudge when a member who said yes walks into a store's radius and the
-store has something to say, at most once per store per cooldown and N a day."""
+"""Location, the use case behind `reportLocation`: a nudge when a member who said yes
+walks into a store's radius and the store has something to say, at most once per
+store per cooldown and N a day. `choose` decides; `report` reads and queues."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from domain import clock
 from domain.notifications import service as notifications
-from domain.program.config import Program
+from domain.program.config import Notifications, Program
 from domain.stores import service as stores
 
 
@@ -41,21 +42,27 @@ async def _nudge(conn, program: Program, member_id: uuid.UUID, speaking: list[st
         """,
         [member_id, now - max(timedelta(hours=rules.location_cooldown_hours), timedelta(days=1))],
     )
-    today = [r for r in recent if r["created_at"] > now - timedelta(days=1)]
-    if len(today) >= rules.location_max_per_day:
+    nearby = choose(rules, speaking, [(r["store"], r["created_at"]) for r in recent], now)
+    if nearby is None:
         return
-    cooling = {r["store"] for r in recent if r["created_at"] > now - timedelta(hours=rules.location_cooldown_hours)}
-    for nearby in speaking:
-        if nearby.place.key in cooling:
-            continue
-        await notifications.enqueue(
-            member_id,
-            kind="LOCATION",
-            title=nearby.place.name,
-            body=nearby.place.message,
-            dedupe_key=f"location:{member_id}:{nearby.place.key}:{now.isoformat()}",
-            due_at=now,
-            data={"store": nearby.place.key},
-            conn=conn,
-        )
-        return
+    await notifications.enqueue(
+        member_id,
+        kind="LOCATION",
+        title=nearby.place.name,
+        body=nearby.place.message,
+        dedupe_key=f"location:{member_id}:{nearby.place.key}:{now.isoformat()}",
+        due_at=now,
+        data={"store": nearby.place.key},
+        conn=conn,
+    )
+
+
+def choose(
+    rules: Notifications, speaking: list[stores.Nearby], recent: list[tuple[str, datetime]], now: datetime
+) -> stores.Nearby | None:
+    """The store to nudge about: the nearest with a message that is not cooling down,
+    unless the day's nudges (the last 24 hours) are spent. `recent`: (store, queued at)."""
+    if sum(1 for _, at in recent if at > now - timedelta(days=1)) >= rules.location_max_per_day:
+        return None
+    cooling = {store for store, at in recent if at > now - timedelta(hours=rules.location_cooldown_hours)}
+    return next((n for n in speaking if n.place.key not in cooling), None)
