@@ -29,9 +29,11 @@ class TierStatus:
 
 
 def tier_for(program: Program, qualifying_points: int) -> Tier:
-    """The highest tier whose threshold the points reach."""
+    """The highest tier whose threshold the points reach; the entry tier below every
+    threshold (a refund can stay in the window after the purchase it takes back has
+    left it, so the window's sum can be negative)."""
     reached = [t for t in program.tiers if t.threshold <= qualifying_points]
-    return reached[-1]
+    return reached[-1] if reached else program.entry_tier
 
 
 def period_end(program: Program, now: datetime) -> datetime | None:

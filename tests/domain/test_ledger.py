@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
@@ -265,6 +265,9 @@ operations = st.lists(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations, pending=st.sampled_from([0, 10]))
+# Found by hypothesis: the refund stays in the qualifying window after the purchase it
+# takes back has left it, so the window's sum is negative at the next purchase.
+@example(ops=[("earn", 2), ("days", 84), ("refund", 2), ("days", 200), ("days", 81), ("earn", 1)], pending=0)
 async def test_any_sequence_keeps_balance_entries_and_lots_equal(ops, pending):
     clock.reset()
     p = program(pending=pending, expiry='policy = "rolling"\nmonths = 3', welcome=10)
