@@ -4,21 +4,30 @@ and the app driven in-process over HTTP (httpx's ASGI transport)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tortoise import connections
 
 from api.app import create_app
 from domain import clock, db
 from domain.identity.tokens import Role, TokenIssuer
+from domain.members import service as members
+from domain.purchases import service as purchases
 from domain.settings import Settings
 
 TEST_SECRET = "test-signing-key-that-is-long-enough-for-hs256"
@@ -412,3 +421,227 @@ async def js_installed() -> Path:
     _, err = await asyncio.wait_for(install.communicate(), 300)
     assert install.returncode == 0, err.decode()
     return JS_CLIENTS
+
+
+# -- sign-in with Firebase ID tokens (the Auth emulator's unsigned ones) ---------------
+
+SIGN_IN = """mutation($t: String!) { signInWithFirebase(input: {idToken: $t}) {
+  accessToken accessTokenExpiresAt refreshToken member { id email displayName } userErrors { code field } } }"""
+REFRESH = """mutation($r: String!) { refreshSession(input: {refreshToken: $r}) {
+  accessToken refreshToken member { id } } }"""
+SIGN_OUT = "mutation($r: String!) { signOut(input: {refreshToken: $r}) { userErrors { code } } }"
+
+
+def id_token(
+    uid: str,
+    *,
+    email: str | None = None,
+    verified: bool = True,
+    name: str | None = None,
+    project: str = FIREBASE_PROJECT,
+    issuer: str | None = None,
+    expires_in: int = 3600,
+) -> str:
+    """An ID token as the Firebase Auth emulator issues it: unsigned (alg none)."""
+    now = int(time.time())
+    claims = {
+        "iss": issuer or f"https://securetoken.google.com/{project}",
+        "aud": project,
+        "auth_time": now,
+        "user_id": uid,
+        "sub": uid,
+        "iat": now - 10,
+        "exp": now + expires_in,
+        "firebase": {"identities": {}, "sign_in_provider": "password"},
+    }
+    if email:
+        claims.update(email=email, email_verified=verified)
+    if name:
+        claims["name"] = name
+
+    def b64(d: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+
+
+# -- production settings ---------------------------------------------------------------
+
+INTROSPECTION = "{ __schema { types { name } } }"
+PRODUCTION_SECRET = "production-secret-of-at-least-32-chars"
+
+
+def production_settings(tmp_path, **overrides) -> Settings:
+    values = {
+        "env": "production",
+        "jwt_secret": PRODUCTION_SECRET,
+        "database_url": "postgresql://loyalty@db.internal:5432/loyalty",
+        "firebase_project_id": FIREBASE_PROJECT,
+        "home": tmp_path,
+        "program": Path(__file__).resolve().parents[1] / "domain" / "program" / "demo.toml",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def production(database, tmp_path, monkeypatch):
+    """A client of the app built with production settings, its lifespan running."""
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
+    app = create_app(production_settings(tmp_path, database_url=database.dsn()))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as c:
+            yield c
+
+
+# -- /metrics, scraped and parsed ---------------------------------------------------------
+
+
+class Samples(dict):
+    def __call__(self, name: str, **labels: str) -> float:
+        return self.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def scrape(client: httpx.AsyncClient, **headers: str) -> Samples:
+    response = await client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return parse(response.text)
+
+
+def parse(text: str) -> Samples:
+    samples = Samples()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[s.name, tuple(sorted(s.labels.items()))] = s.value
+    return samples
+
+
+# -- the client contract's documents ----------------------------------------------------
+
+# Operations whose every field exists by now; this set only grows.
+REQUIRED = {
+    # foundation
+    "EnrollMember",
+    "LookupMember",
+    "Me",
+    "MemberCard",
+    "UpdatePreferences",
+    # wallets and the ledger
+    "WalletHistory",
+    "Rewards",
+    "RedeemReward",
+    "RecordPurchase",
+    "RefundPurchase",
+    "RedeemCoupon",
+    "AdjustPoints",
+    "CreateReward",
+    # live updates
+    "WalletUpdated",
+    "TierChanged",
+    # push notifications
+    "RegisterDevice",
+    "Notifications",
+    "ReportLocation",
+}
+
+
+DOCUMENTS = contract_documents()
+
+
+# -- the ledger through the domain use cases ---------------------------------------------
+
+BASE = """
+version = 1
+[program]
+name = "Test"
+currency = "EUR"
+timezone = "UTC"
+[earning]
+points_per_unit = 1
+{earning}
+[expiry]
+{expiry}
+[pending]
+days = {pending}
+[bonuses]
+welcome = {welcome}
+birthday = 50
+[cashback]
+{cashback}
+[[tiers]]
+key = "base"
+name = "Base"
+rank = 0
+threshold = 0
+[[tiers]]
+key = "plus"
+name = "Plus"
+rank = 1
+threshold = 100
+multiplier = 2
+[[tiers]]
+key = "top"
+name = "Top"
+rank = 2
+threshold = 1000
+multiplier = 3
+"""
+
+
+async def new_member(p, email: str | None = None) -> uuid.UUID:
+    m = await members.enroll(p, members.Profile(email=email or f"{uuid.uuid4().hex[:12]}@example.com"))
+    return m.id
+
+
+async def state(member_id: uuid.UUID, kind: str = "POINTS") -> dict:
+    rows = await connections.get("default").execute_query_dict(
+        """SELECT w.balance, w.pending,
+                  (SELECT COALESCE(SUM(amount), 0) FROM ledger_entries e WHERE e.wallet_id = w.id) AS entries,
+                  (SELECT COALESCE(SUM(remaining), 0) FROM lots l WHERE l.wallet_id = w.id
+                     AND l.state = 'AVAILABLE') AS lots,
+                  (SELECT COALESCE(SUM(remaining), 0) FROM lots l WHERE l.wallet_id = w.id
+                     AND l.state = 'PENDING') AS pending_lots,
+                  (SELECT COUNT(*) FROM lots l WHERE l.wallet_id = w.id AND l.remaining < 0) AS negative_lots
+           FROM wallets w WHERE w.member_id = $1 AND w.kind = $2""",
+        [member_id, kind],
+    )
+    return {k: int(v) for k, v in rows[0].items()}
+
+
+async def buy(p, member_id, receipt: str, amount: str, **kw):
+    return await purchases.record(
+        p, member_id=member_id, external_id=receipt, amount=Decimal(amount), currency="EUR", channel="STORE", **kw
+    )
+
+
+# -- counting the SQL a request sends (N+1 guards) ----------------------------------------
+
+
+@contextlib.contextmanager
+def counting_queries():
+    seen: list[str] = []
+
+    class Counter(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("tortoise.db_client")
+    handler, level = Counter(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+# -- the notification worker's runs -----------------------------------------------------
+
+# The demo program, without quiet hours or caps: this run is about delivery.
+DELIVERY_PROGRAM = (
+    (Path(__file__).resolve().parents[1] / "domain" / "program" / "demo.toml")
+    .read_text()
+    .replace("quiet_hours = { start = 21:00:00, end = 09:00:00 }", "quiet_hours = { start = 00:00:00, end = 00:00:00 }")
+)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -16,62 +12,7 @@ import httpx
 import pytest
 
 from domain import db
-
-LOYALTY = str(Path(sys.executable).with_name("loyalty"))
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
-    env.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
-    env.update(extra)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"loyalty serve exited with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("loyalty serve did not become ready")
-
-
-def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([LOYALTY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
-def _post(port: int, query: str, token: str, variables: dict | None = None) -> dict:
-    response = httpx.post(
-        f"http://127.0.0.1:{port}/graphql",
-        json={"query": query, "variables": variables or {}},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-ENROLL = "mutation($e: String!) { enrollMember(input: {email: $e}) { member { id } userErrors { code } } }"
-
-
-def _stop(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+from tests.processes import ENROLL, LOYALTY, free_port, loyalty_env, post, run_loyalty, stop, wait_ready
 
 
 def _serve(port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -87,47 +28,47 @@ def _serve(port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
 
 def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path):
     """The README's one command: no database configured, an empty ./.loyalty/."""
-    port = _free_port()
-    env = _env()
+    port = free_port()
+    env = loyalty_env()
     proc = _serve(port, tmp_path, env)
     try:
-        _wait_ready(proc, port)
+        wait_ready(proc, port)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
-        staff = _run(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env)
+        staff = run_loyalty(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env)
         assert staff.returncode == 0, staff.stderr
-        enrolled = _post(port, ENROLL, staff.stdout.strip(), {"e": "ana@example.com"})
+        enrolled = post(port, ENROLL, staff.stdout.strip(), {"e": "ana@example.com"})
         member_id = enrolled["data"]["enrollMember"]["member"]["id"]
 
         # a member token by email and by id, both for the same member
         for subject in ("ana@example.com", member_id):
-            member = _run(["token", "--role", "member", "--subject", subject], tmp_path, env)
+            member = run_loyalty(["token", "--role", "member", "--subject", subject], tmp_path, env)
             assert member.returncode == 0, member.stderr
-            me = _post(port, "{ me { id email } }", member.stdout.strip())
+            me = post(port, "{ me { id email } }", member.stdout.strip())
             assert me["data"]["me"] == {"id": member_id, "email": "ana@example.com"}
 
-        unknown = _run(["token", "--role", "member", "--subject", "nobody@example.com"], tmp_path, env)
+        unknown = run_loyalty(["token", "--role", "member", "--subject", "nobody@example.com"], tmp_path, env)
         assert unknown.returncode == 1
         assert "no member" in unknown.stderr
 
-        seeded = _run(["seed", "--demo"], tmp_path, env)
+        seeded = run_loyalty(["seed", "--demo"], tmp_path, env)
         assert seeded.returncode == 0, seeded.stderr
         assert "kenji@example.com" in seeded.stdout
     finally:
-        code = _stop(proc)
+        code = stop(proc)
     assert code == 0
     # Ctrl-C stopped the embedded PostgreSQL too
     assert not (tmp_path / ".loyalty" / "pgdata" / "postmaster.pid").exists()
 
     # and it starts again on the existing data, which is still there
-    port = _free_port()
+    port = free_port()
     proc = _serve(port, tmp_path, env)
     try:
-        _wait_ready(proc, port)
-        member = _run(["token", "--role", "member", "--subject", "ana@example.com"], tmp_path, env)
-        assert _post(port, "{ me { email } }", member.stdout.strip())["data"]["me"]["email"] == "ana@example.com"
+        wait_ready(proc, port)
+        member = run_loyalty(["token", "--role", "member", "--subject", "ana@example.com"], tmp_path, env)
+        assert post(port, "{ me { email } }", member.stdout.strip())["data"]["me"]["email"] == "ana@example.com"
     finally:
-        assert _stop(proc) == 0
+        assert stop(proc) == 0
 
 
 @pytest.fixture
@@ -155,21 +96,21 @@ def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_url):
     run(f'CREATE DATABASE "{name}"')
     try:
         url = db.Database({**creds, "database": name}).dsn()
-        env = _env(LOYALTY_DATABASE_URL=url, LOYALTY_JWT_SECRET="x" * 40)
-        migrated = _run(["migrate"], tmp_path, env)
+        env = loyalty_env(LOYALTY_DATABASE_URL=url, LOYALTY_JWT_SECRET="x" * 40)
+        migrated = run_loyalty(["migrate"], tmp_path, env)
         assert migrated.returncode == 0, migrated.stderr
-        port = _free_port()
+        port = free_port()
         proc = _serve(port, tmp_path, env)
         try:
-            _wait_ready(proc, port)
-            staff = _run(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env).stdout.strip()
-            result = _post(port, ENROLL, staff, {"e": "bo@example.com"})
+            wait_ready(proc, port)
+            staff = run_loyalty(["token", "--role", "staff", "--subject", "till-1"], tmp_path, env).stdout.strip()
+            result = post(port, ENROLL, staff, {"e": "bo@example.com"})
             assert result["data"]["enrollMember"]["userErrors"] == []
-            expired = _run(["expire"], tmp_path, env)
+            expired = run_loyalty(["expire"], tmp_path, env)
             assert expired.returncode == 0, expired.stderr
             assert expired.stdout.strip() == "released pending points of 0 members; expired 0"
         finally:
-            assert _stop(proc) == 0
+            assert stop(proc) == 0
         assert not (tmp_path / ".loyalty" / "pgdata").exists()  # no embedded server was started
     finally:
         run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -178,19 +119,21 @@ def test_serve_with_a_configured_database(tmp_path: Path, fresh_database_url):
 def test_a_bad_program_file_stops_serve_with_a_precise_error(tmp_path: Path):
     program = tmp_path / "program.toml"
     program.write_text('version = 1\n[program]\nname = "X"\ncurrency = "EURO"\n')
-    result = _run(["serve"], tmp_path, _env(LOYALTY_PROGRAM=str(program)))
+    result = run_loyalty(["serve"], tmp_path, loyalty_env(LOYALTY_PROGRAM=str(program)))
     assert result.returncode == 2
     assert f"{program}: program.currency: 'EURO' is not an ISO 4217 currency code" in result.stderr
     assert f"{program}: earning: Field required" in result.stderr
 
 
 def test_production_refuses_to_start_without_a_signing_key(tmp_path: Path):
-    result = _run(["serve"], tmp_path, _env(LOYALTY_ENV="production", LOYALTY_DATABASE_URL="postgres://x@127.0.0.1/x"))
+    result = run_loyalty(
+        ["serve"], tmp_path, loyalty_env(LOYALTY_ENV="production", LOYALTY_DATABASE_URL="postgres://x@127.0.0.1/x")
+    )
     assert result.returncode == 2
     assert "LOYALTY_JWT_SECRET" in result.stderr
 
 
 def test_token_rejects_unknown_roles(tmp_path: Path):
-    result = _run(["token", "--role", "admin", "--subject", "x"], tmp_path, _env())
+    result = run_loyalty(["token", "--role", "admin", "--subject", "x"], tmp_path, loyalty_env())
     assert result.returncode == 2
     assert "invalid choice" in result.stderr

@@ -12,8 +12,8 @@ from api.cli import parser
 from domain import clock, db
 from domain.program.config import parse
 from notifications.worker import _JOB_LOCK, PERIODIC, job_app, run_job
-from tests.domain.test_ledger import BASE, buy, new_member, state
-from tests.test_cli import _env, _run
+from tests.conftest import BASE, buy, new_member, state
+from tests.processes import loyalty_env, run_loyalty
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 PROGRAM = BASE.format(earning="", expiry='policy = "rolling"\nmonths = 1', pending=0, welcome=0, cashback="")
@@ -22,8 +22,8 @@ PROGRAM = BASE.format(earning="", expiry='policy = "rolling"\nmonths = 1', pendi
 async def _cli(tmp_path: Path, database: db.Database, *args: str):
     program = tmp_path / "program.toml"
     program.write_text(PROGRAM)
-    env = _env(LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_PROGRAM=str(program))
-    return await asyncio.to_thread(_run, list(args), tmp_path, env)
+    env = loyalty_env(LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_PROGRAM=str(program))
+    return await asyncio.to_thread(run_loyalty, list(args), tmp_path, env)
 
 
 async def test_jobs_run_expires_due_points_now(database, tmp_path):

@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from tests.conftest import Socket
-from tests.test_cli import ENROLL, LOYALTY, _env, _free_port, _post, _run, _wait_ready
+from tests.processes import ENROLL, LOYALTY, free_port, loyalty_env, post, run_loyalty, wait_ready
 
 # uvicorn's graceful shutdown (10 s at most), the worker's (10 s) and `pg_ctl stop`.
 STOP_WITHIN_SECONDS = 30
@@ -33,16 +33,16 @@ def _postgres_on(pgdata: Path) -> list[psutil.Process]:
 
 
 def _start(cwd: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [LOYALTY, "serve", "--port", str(port), *extra],
         cwd=cwd,
-        env=_env(),
+        env=loyalty_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_ready(proc, port)
+    wait_ready(proc, port)
     return proc, port
 
 
@@ -73,9 +73,11 @@ def home():
 
 async def _subscribed(port: int, cwd: Path) -> Socket:
     """A member's live subscription, open on the server (as the app keeps one)."""
-    staff = _run(["token", "--role", "staff", "--subject", "till-1"], cwd, _env()).stdout.strip()
-    _post(port, ENROLL, staff, {"e": "ana@example.com"})
-    member = _run(["token", "--role", "member", "--subject", "ana@example.com"], cwd, _env()).stdout.strip()
+    staff = run_loyalty(["token", "--role", "staff", "--subject", "till-1"], cwd, loyalty_env()).stdout.strip()
+    post(port, ENROLL, staff, {"e": "ana@example.com"})
+    member = run_loyalty(
+        ["token", "--role", "member", "--subject", "ana@example.com"], cwd, loyalty_env()
+    ).stdout.strip()
     sock = await Socket.open(f"127.0.0.1:{port}", member)
     await sock.subscribe("subscription { walletUpdated { wallet { balance } } }")
     return sock

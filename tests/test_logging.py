@@ -10,8 +10,7 @@ import logging
 import pytest
 
 from api import logs
-from tests.api.test_ledger import OPS
-from tests.conftest import enroll
+from tests.conftest import OPS, enroll
 
 FIELDS = {"time", "level", "logger", "message", "request_id"}
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.test_metrics import Samples, parse
-from tests.conftest import scratch_database
-from tests.test_cli import LOYALTY, _env, _free_port, _stop, _wait_ready
+from tests.conftest import DELIVERY_PROGRAM, Samples, parse, scratch_database
+from tests.processes import LOYALTY, free_port, loyalty_env, stop, wait_ready
 
 REQUESTS = 24
 METRICS_TOKEN = "scraper-token-" + "m" * 20
@@ -30,11 +29,11 @@ def _scrape(port: int) -> Samples:
 
 async def test_two_processes_one_scrape_and_json_lines(tmp_path: Path):
     async with scratch_database("loyalty_obs") as database:
-        env = _env(
+        env = loyalty_env(
             LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_JWT_SECRET="o" * 40, LOYALTY_METRICS_TOKEN=METRICS_TOKEN
         )
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        port = _free_port()
+        port = free_port()
         stderr = tmp_path / "stderr.log"
         with stderr.open("w") as err:
             proc = subprocess.Popen(
@@ -44,7 +43,7 @@ async def test_two_processes_one_scrape_and_json_lines(tmp_path: Path):
                 stderr=err,
             )
             try:
-                _wait_ready(proc, port)
+                wait_ready(proc, port)
                 for i in range(REQUESTS):  # a connection each, so that both processes take some
                     response = httpx.post(
                         f"http://127.0.0.1:{port}/graphql",
@@ -56,7 +55,7 @@ async def test_two_processes_one_scrape_and_json_lines(tmp_path: Path):
                 totals = {_scrape(port)("loyalty_graphql_request_duration_seconds_count", **ping) for _ in range(6)}
                 assert totals == {REQUESTS}  # every scrape, whichever process answered it
             finally:
-                _stop(proc)
+                stop(proc)
 
     lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == "uvicorn.access" and "/graphql" in line["message"]]
@@ -70,20 +69,21 @@ async def test_a_worker_alone_serves_its_counts_on_its_metrics_port(tmp_path: Pa
     import asyncio
 
     from domain import db
-    from tests.notifications.test_worker import PROGRAM  # no quiet hours: the sends happen whatever the hour
     from tests.seed import due_notifications
 
     async with scratch_database("loyalty_wmetrics") as database:
         program = tmp_path / "program.toml"
-        program.write_text(PROGRAM)
-        env = _env(LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_JWT_SECRET="w" * 40, LOYALTY_PROGRAM=str(program))
+        program.write_text(DELIVERY_PROGRAM)  # no quiet hours: the sends happen whatever the hour
+        env = loyalty_env(
+            LOYALTY_DATABASE_URL=database.dsn(), LOYALTY_JWT_SECRET="w" * 40, LOYALTY_PROGRAM=str(program)
+        )
         assert subprocess.run([LOYALTY, "migrate"], env=env, cwd=tmp_path, capture_output=True).returncode == 0
         conn = await db.raw_connection(database.credentials)
         try:
             await due_notifications(conn, 5, "W")
         finally:
             await conn.close()
-        port = _free_port()
+        port = free_port()
         stderr = tmp_path / "worker.log"
         with stderr.open("w") as err:
             proc = subprocess.Popen(
@@ -106,6 +106,6 @@ async def test_a_worker_alone_serves_its_counts_on_its_metrics_port(tmp_path: Pa
                 await asyncio.sleep(0.1)
             assert sent == 5
         finally:
-            _stop(proc)
+            stop(proc)
     lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
     assert any(line["logger"] == "loyalty.push" and line["request_id"] is None for line in lines)  # the log backend

@@ -14,9 +14,8 @@ import pytest
 
 from api.relay import encode_cursor
 from domain import db
-from tests.conftest import Socket
-from tests.contract.test_operations import DOCUMENTS
-from tests.test_cli import LOYALTY, _env, _free_port, _stop
+from tests.conftest import DOCUMENTS, Socket
+from tests.processes import LOYALTY, free_port, loyalty_env, stop
 
 
 async def _ready(proc: subprocess.Popen, port: int) -> None:
@@ -49,10 +48,10 @@ async def test_a_purchase_on_one_process_reaches_a_subscriber_on_another(tmp_pat
     name = f"loyalty_two_{uuid.uuid4().hex[:8]}"
     admin = await db.raw_connection(server)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    env = _env(LOYALTY_DATABASE_URL=db.Database({**server, "database": name}).dsn(), LOYALTY_JWT_SECRET="k" * 40)
+    env = loyalty_env(LOYALTY_DATABASE_URL=db.Database({**server, "database": name}).dsn(), LOYALTY_JWT_SECRET="k" * 40)
     procs = []
     try:
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         for port in ports:
             procs.append(
                 subprocess.Popen(
@@ -104,6 +103,6 @@ async def test_a_purchase_on_one_process_reaches_a_subscriber_on_another(tmp_pat
             await sock.close()
     finally:
         for p in procs:
-            _stop(p)
+            stop(p)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

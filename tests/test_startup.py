@@ -15,14 +15,14 @@ import pytest
 from api.app import create_app
 from domain.settings import ConfigurationError, Settings
 from tests.fake_fcm import service_account
-from tests.test_cli import _env, _run
+from tests.processes import loyalty_env, run_loyalty
 
 SECRET = "s" * 40
 
 
 def _refusal(tmp_path: Path, command: list[str], **env: str) -> str:
     """The one line `loyalty COMMAND` prints when refusing to start."""
-    result = _run(command, tmp_path, _env(**env))
+    result = run_loyalty(command, tmp_path, loyalty_env(**env))
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -158,6 +158,6 @@ def test_settings_from_the_environment_name_every_mistake(monkeypatch):
 
 def test_the_database_url_never_appears_in_a_refusal(tmp_path: Path):
     """It carries the password."""
-    result = _run(["migrate"], tmp_path, _env(LOYALTY_DATABASE_URL="postgres://u:hunter2@127.0.0.1:1/x"))
+    result = run_loyalty(["migrate"], tmp_path, loyalty_env(LOYALTY_DATABASE_URL="postgres://u:hunter2@127.0.0.1:1/x"))
     assert result.returncode == 2 and "hunter2" not in result.stderr
     assert "cannot connect to 127.0.0.1:1/x" in result.stderr

@@ -11,8 +11,7 @@ from graphql import parse
 from api.cost import MAX_OVERLAP, DocumentCache, price
 from api.schema import build_schema
 from domain.identity.tokens import Role
-from tests.conftest import enroll, error_codes, member_uuid
-from tests.contract.test_operations import DOCUMENTS, REQUIRED
+from tests.conftest import DOCUMENTS, REQUIRED, enroll, error_codes, member_uuid
 
 BOMB = "{ " + "me { id } " * 490 + "}"
 AMPLIFIED = (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -18,36 +17,11 @@ from api.app import create_app
 from api.errors import Forbidden, MaskUnexpectedErrors
 from domain.errors import InvalidInput
 from domain.identity.tokens import Role, TokenIssuer
-from domain.settings import ConfigurationError, Settings
-from tests.conftest import FIREBASE_PROJECT, count, enroll, member_uuid
+from domain.settings import ConfigurationError
+from tests.conftest import INTROSPECTION, PRODUCTION_SECRET, count, enroll, member_uuid, production_settings
 
 ENROLL = 'mutation { enrollMember(input: { email: "%s" }) { member { id } userErrors { code } } }'
-INTROSPECTION = "{ __schema { types { name } } }"
-PRODUCTION_SECRET = "production-secret-of-at-least-32-chars"
 FRESH_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _production(tmp_path, **overrides) -> Settings:
-    values = {
-        "env": "production",
-        "jwt_secret": PRODUCTION_SECRET,
-        "database_url": "postgresql://loyalty@db.internal:5432/loyalty",
-        "firebase_project_id": FIREBASE_PROJECT,
-        "home": tmp_path,
-        "program": Path(__file__).resolve().parents[2] / "domain" / "program" / "demo.toml",
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@pytest.fixture
-async def production(database, tmp_path, monkeypatch):
-    """A client of the app built with production settings, its lifespan running."""
-    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-    app = create_app(_production(tmp_path, database_url=database.dsn()))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as c:
-            yield c
 
 
 def _bearer(token: str) -> dict:
@@ -147,16 +121,16 @@ def test_production_refuses_unsafe_configuration(monkeypatch, tmp_path, override
     else:
         monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
     with pytest.raises(ConfigurationError, match=message):
-        create_app(_production(tmp_path, **overrides))
+        create_app(production_settings(tmp_path, **overrides))
 
 
 def test_safe_configurations_start(monkeypatch, tmp_path):
     """The refusals above are about the setting they name: just enough is accepted."""
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-    assert create_app(_production(tmp_path, jwt_secret="s" * 32)) is not None
+    assert create_app(production_settings(tmp_path, jwt_secret="s" * 32)) is not None
     # development signs in against the emulator (the tests do) and may keep no secret
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
-    assert create_app(_production(tmp_path, env="development", jwt_secret=None, database_url=None)) is not None
+    assert create_app(production_settings(tmp_path, env="development", jwt_secret=None, database_url=None)) is not None
 
 
 # -- request ids -----------------------------------------------------------------

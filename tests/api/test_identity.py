@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_sign_in import SIGN_IN, id_token
-from tests.conftest import enroll, member_uuid
+from tests.conftest import SIGN_IN, enroll, id_token, member_uuid
 
 PERSIAN = "\u0645\u0631\u06cc\u0645\u200c\u0631\u0636\u0627\u06cc\u06cc"  # Maryam Rezaei, with a ZWNJ
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain import clock
-from tests.conftest import count, enroll, error_codes
+from tests.conftest import count, counting_queries, enroll, error_codes
 
 ME = (
     "{ me { id memberNumber displayName email birthday preferences { pushMarketing locationNudges timezone locale } } }"
@@ -177,8 +177,6 @@ def _uuid(member: dict):
 
 async def test_a_page_of_members_with_their_wallets_costs_a_fixed_number_of_queries(gql, tokens):
     """N+1 guard: wallets and their expiring points load through dataloaders."""
-
-    from tests.domain.test_ledger import counting_queries
 
     for i in range(12):
         await enroll(gql, tokens, f"n{i:02d}@example.com")

@@ -7,39 +7,27 @@ import asyncio
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from tortoise.transactions import in_transaction
 
 from api import observability
 from api.app import create_app
-from tests.api.test_edge import _production
-from tests.api.test_ledger import OPS, purchase
-from tests.api.test_live import Member, next_update, until_live
-from tests.conftest import Socket, enroll, error_codes, member_uuid
+from tests.conftest import (
+    OPS,
+    Member,
+    Socket,
+    enroll,
+    error_codes,
+    member_uuid,
+    next_update,
+    production_settings,
+    purchase,
+    scrape,
+    until_live,
+)
 from tests.seed import due_notifications
 
 DURATION = "loyalty_graphql_request_duration_seconds"
 METRICS_TOKEN = "metrics-token-for-the-scraper"
-
-
-class Samples(dict):
-    def __call__(self, name: str, **labels: str) -> float:
-        return self.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-async def scrape(client: httpx.AsyncClient, **headers: str) -> Samples:
-    response = await client.get("/metrics", headers=headers)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    return parse(response.text)
-
-
-def parse(text: str) -> Samples:
-    samples = Samples()
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            samples[s.name, tuple(sorted(s.labels.items()))] = s.value
-    return samples
 
 
 @pytest.fixture
@@ -196,7 +184,7 @@ async def production_app(database, tmp_path, monkeypatch):
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
 
     async def build(**overrides):
-        app = create_app(_production(tmp_path, database_url=database.dsn(), **overrides))
+        app = create_app(production_settings(tmp_path, database_url=database.dsn(), **overrides))
         return app
 
     return build

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.api.test_edge import INTROSPECTION, production  # noqa: F401 (the fixture)
+from tests.conftest import INTROSPECTION
 
 PURCHASE = (
     'mutation($c: Channel!) { recordPurchase(input: { memberId: "x", externalId: "r-1", amount: "1", '
@@ -31,7 +31,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-async def test_production_errors_name_only_what_the_client_sent(production, name):  # noqa: F811
+async def test_production_errors_name_only_what_the_client_sent(production, name):
     document, variables, sent, hidden = CASES[name]
     result = (await production.post("/graphql", json={"query": document, "variables": variables})).json()
     assert result.get("data") is None and result["errors"], result
@@ -47,7 +47,7 @@ async def test_development_keeps_the_suggestions(gql):
     assert "Did you mean 'members'?" in result["errors"][0]["message"]
 
 
-async def test_production_still_refuses_introspection(production):  # noqa: F811
+async def test_production_still_refuses_introspection(production):
     result = (await production.post("/graphql", json={"query": INTROSPECTION})).json()
     assert result.get("data") is None
     assert "__schema" not in json.dumps(result.get("data"))

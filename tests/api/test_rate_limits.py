@@ -13,9 +13,20 @@ import uvicorn
 
 from api.app import create_app
 from domain.settings import ConfigurationError, Settings
-from tests.api.test_ledger import OPS
-from tests.api.test_sign_in import REFRESH, SIGN_IN, id_token
-from tests.conftest import FIREBASE_PROJECT, TEST_SECRET, GraphQL, Socket, count, enroll, error_codes, member_uuid
+from tests.conftest import (
+    FIREBASE_PROJECT,
+    OPS,
+    REFRESH,
+    SIGN_IN,
+    TEST_SECRET,
+    GraphQL,
+    Socket,
+    count,
+    enroll,
+    error_codes,
+    id_token,
+    member_uuid,
+)
 
 TIGHT = {
     "rate_sign_in": "3/minute",

@@ -5,54 +5,12 @@ rotation with reuse detection."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import time
 from datetime import timedelta
 
 import pytest
 
 from domain import clock
-from tests.conftest import FIREBASE_PROJECT, count, enroll, error_codes
-
-SIGN_IN = """mutation($t: String!) { signInWithFirebase(input: {idToken: $t}) {
-  accessToken accessTokenExpiresAt refreshToken member { id email displayName } userErrors { code field } } }"""
-REFRESH = """mutation($r: String!) { refreshSession(input: {refreshToken: $r}) {
-  accessToken refreshToken member { id } } }"""
-SIGN_OUT = "mutation($r: String!) { signOut(input: {refreshToken: $r}) { userErrors { code } } }"
-
-
-def id_token(
-    uid: str,
-    *,
-    email: str | None = None,
-    verified: bool = True,
-    name: str | None = None,
-    project: str = FIREBASE_PROJECT,
-    issuer: str | None = None,
-    expires_in: int = 3600,
-) -> str:
-    """An ID token as the Firebase Auth emulator issues it: unsigned (alg none)."""
-    now = int(time.time())
-    claims = {
-        "iss": issuer or f"https://securetoken.google.com/{project}",
-        "aud": project,
-        "auth_time": now,
-        "user_id": uid,
-        "sub": uid,
-        "iat": now - 10,
-        "exp": now + expires_in,
-        "firebase": {"identities": {}, "sign_in_provider": "password"},
-    }
-    if email:
-        claims.update(email=email, email_verified=verified)
-    if name:
-        claims["name"] = name
-
-    def b64(d: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-
-    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+from tests.conftest import REFRESH, SIGN_IN, SIGN_OUT, count, enroll, error_codes, id_token
 
 
 @pytest.fixture(autouse=True)

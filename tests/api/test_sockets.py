@@ -12,9 +12,7 @@ import websockets
 
 from api.schema import MAX_TOKENS
 from domain import clock
-from tests.api.test_ledger import OPS
-from tests.api.test_sign_in import REFRESH, SIGN_IN, SIGN_OUT, id_token
-from tests.conftest import Socket, count, enroll, error_codes, member_uuid
+from tests.conftest import OPS, REFRESH, SIGN_IN, SIGN_OUT, Socket, count, enroll, error_codes, id_token, member_uuid
 
 ME = "{ me { id } }"
 BOMB = "{ " + "me { id } " * 490 + "}"

@@ -9,39 +9,11 @@ import pytest
 from graphql import parse, validate
 
 from api.schema import build_schema
-from tests.conftest import CONTRACT, OPERATIONS_DIR, contract_documents
+from tests.conftest import CONTRACT, DOCUMENTS, OPERATIONS_DIR, REQUIRED
 
 # The contract's own folder, where a checkout sits beside it (a clone has none).
 UPSTREAM_DIR = CONTRACT.parents[1] / "shared" / "contract" / "operations"
 
-# Operations whose every field exists by now; this set only grows.
-REQUIRED = {
-    # foundation
-    "EnrollMember",
-    "LookupMember",
-    "Me",
-    "MemberCard",
-    "UpdatePreferences",
-    # wallets and the ledger
-    "WalletHistory",
-    "Rewards",
-    "RedeemReward",
-    "RecordPurchase",
-    "RefundPurchase",
-    "RedeemCoupon",
-    "AdjustPoints",
-    "CreateReward",
-    # live updates
-    "WalletUpdated",
-    "TierChanged",
-    # push notifications
-    "RegisterDevice",
-    "Notifications",
-    "ReportLocation",
-}
-
-
-DOCUMENTS = contract_documents()
 SCHEMA = build_schema()._schema
 
 

@@ -3,9 +3,6 @@ with programs written for each rule and the clock moved instead of waited for.""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -21,43 +18,7 @@ from domain.program.config import parse
 from domain.purchases import service as purchases
 from domain.tiers import service as tiers
 from domain.wallets import service as wallets
-
-BASE = """
-version = 1
-[program]
-name = "Test"
-currency = "EUR"
-timezone = "UTC"
-[earning]
-points_per_unit = 1
-{earning}
-[expiry]
-{expiry}
-[pending]
-days = {pending}
-[bonuses]
-welcome = {welcome}
-birthday = 50
-[cashback]
-{cashback}
-[[tiers]]
-key = "base"
-name = "Base"
-rank = 0
-threshold = 0
-[[tiers]]
-key = "plus"
-name = "Plus"
-rank = 1
-threshold = 100
-multiplier = 2
-[[tiers]]
-key = "top"
-name = "Top"
-rank = 2
-threshold = 1000
-multiplier = 3
-"""
+from tests.conftest import BASE, buy, counting_queries, new_member, state
 
 
 def program(earning="", expiry='policy = "rolling"\nmonths = 12', pending=0, welcome=0, cashback="enabled = false"):
@@ -66,36 +27,10 @@ def program(earning="", expiry='policy = "rolling"\nmonths = 12', pending=0, wel
     )
 
 
-async def new_member(p, email: str | None = None) -> uuid.UUID:
-    m = await members.enroll(p, members.Profile(email=email or f"{uuid.uuid4().hex[:12]}@example.com"))
-    return m.id
-
-
-async def state(member_id: uuid.UUID, kind: str = "POINTS") -> dict:
-    rows = await connections.get("default").execute_query_dict(
-        """SELECT w.balance, w.pending,
-                  (SELECT COALESCE(SUM(amount), 0) FROM ledger_entries e WHERE e.wallet_id = w.id) AS entries,
-                  (SELECT COALESCE(SUM(remaining), 0) FROM lots l WHERE l.wallet_id = w.id
-                     AND l.state = 'AVAILABLE') AS lots,
-                  (SELECT COALESCE(SUM(remaining), 0) FROM lots l WHERE l.wallet_id = w.id
-                     AND l.state = 'PENDING') AS pending_lots,
-                  (SELECT COUNT(*) FROM lots l WHERE l.wallet_id = w.id AND l.remaining < 0) AS negative_lots
-           FROM wallets w WHERE w.member_id = $1 AND w.kind = $2""",
-        [member_id, kind],
-    )
-    return {k: int(v) for k, v in rows[0].items()}
-
-
 def assert_consistent(s: dict) -> None:
     assert s["balance"] == s["entries"] == s["lots"], s
     assert s["pending"] == s["pending_lots"], s
     assert s["balance"] >= 0 and s["pending"] >= 0 and s["negative_lots"] == 0, s
-
-
-async def buy(p, member_id, receipt: str, amount: str, **kw):
-    return await purchases.record(
-        p, member_id=member_id, external_id=receipt, amount=Decimal(amount), currency="EUR", channel="STORE", **kw
-    )
 
 
 async def test_pending_points_wait_for_the_return_window_and_a_refund_cancels_them():
@@ -293,25 +228,6 @@ async def test_any_sequence_keeps_balance_entries_and_lots_equal(ops, pending):
 
 
 # --- Expiry at scale -------------------------------------------------------------------
-
-
-@contextmanager
-def counting_queries():
-    seen: list[str] = []
-
-    class Counter(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record.getMessage())
-
-    logger = logging.getLogger("tortoise.db_client")
-    handler, level = Counter(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield seen
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 async def test_a_hundred_thousand_lots_expire_in_one_set_based_run():

@@ -8,8 +8,7 @@ from tortoise import connections
 
 from domain import clock
 from notifications.dispatch import dispatch_due
-from tests.conftest import enroll, error_codes, member_uuid
-from tests.contract.test_operations import DOCUMENTS
+from tests.conftest import DOCUMENTS, enroll, error_codes, member_uuid
 
 OPS = {name: text for name, (_, text) in DOCUMENTS.items()}
 MARAIS = (48.8591, 2.3621)  # a few metres from the demo program's Marais store

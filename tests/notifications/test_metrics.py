@@ -11,7 +11,7 @@ from domain import clock
 from domain.notifications import service as notifications
 from notifications import worker
 from notifications.dispatch import dispatch_due
-from tests.api.test_metrics import scrape
+from tests.conftest import scrape
 from tests.notifications.conftest import PROGRAM, at, member
 
 SENT = "loyalty_notifications_total"

@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 
 from domain import clock, db
+from tests.conftest import DELIVERY_PROGRAM
+from tests.processes import LOYALTY, loyalty_env
 from tests.seed import due_notifications
-from tests.test_cli import LOYALTY, _env
-
-# The demo program, without quiet hours or caps: this run is about delivery.
-PROGRAM = (
-    (Path(__file__).resolve().parents[2] / "domain" / "program" / "demo.toml")
-    .read_text()
-    .replace("quiet_hours = { start = 21:00:00, end = 09:00:00 }", "quiet_hours = { start = 00:00:00, end = 00:00:00 }")
-)
 
 
 async def _wait(predicate, timeout: float) -> None:
@@ -44,9 +38,9 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch
     await admin.execute(f'CREATE DATABASE "{name}"')
     creds = {**server, "database": name}
     program = tmp_path / "program.toml"
-    program.write_text(PROGRAM)
+    program.write_text(DELIVERY_PROGRAM)
     batch = 50
-    env = _env(
+    env = loyalty_env(
         LOYALTY_DATABASE_URL=db.Database(creds).dsn(),
         LOYALTY_JWT_SECRET="w" * 40,
         LOYALTY_PROGRAM=str(program),
