@@ -78,6 +78,12 @@ def _read(path: Path) -> tuple[str, DocumentNode]:
 def manifest_of(paths: Iterable[Path]) -> dict[str, str]:
     """Every named operation in `paths`, each with the fragments it uses (from any of
     the files), keyed by the SHA-256 of its text."""
+    return {document_id(text): text for _, text in operations_of(paths).values()}
+
+
+def operations_of(paths: Iterable[Path]) -> dict[str, tuple[Path, str]]:
+    """Operation name -> (its file, one executable document: the operation and every
+    fragment it uses, transitively, from any of the files)."""
     operations: dict[str, tuple[Path, str, OperationDefinitionNode]] = {}
     fragments: dict[str, tuple[str, FragmentDefinitionNode]] = {}
     for path in paths:
@@ -97,7 +103,7 @@ def manifest_of(paths: Iterable[Path]) -> dict[str, str]:
                     raise ManifestError(f"{path}: operation {name} is also in {operations[name][0]}")
                 operations[name] = (path, source, definition)
 
-    manifest = {}
+    documents = {}
     for name, (path, source, definition) in operations.items():
         parts, pending, seen = [source], _spreads(definition), set()
         while pending:
@@ -109,9 +115,8 @@ def manifest_of(paths: Iterable[Path]) -> dict[str, str]:
                 raise ManifestError(f"{path}: operation {name} uses fragment {fragment}, defined nowhere")
             parts.append(fragments[fragment][0])
             pending.extend(_spreads(fragments[fragment][1]))
-        text = "\n\n".join(parts) + "\n"
-        manifest[document_id(text)] = text
-    return manifest
+        documents[name] = (path, "\n\n".join(parts) + "\n")
+    return documents
 
 
 # --- serving them ----------------------------------------------------------------

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import httpx
-from graphql import parse
 from harness import SECRET, fetchval, free_port, loyalty_server, wait_ready, wrk_arguments, wrk_run
 
+from api.documents import operations_of
 from domain import db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,23 +33,8 @@ PROGRAM = ROOT / "domain" / "program" / "demo.toml"
 
 
 def document(name: str) -> str:
-    """The operation `name` and the fragments it spreads, as written in the contract file."""
-    source = OPERATIONS.read_text()
-    defs = {d.name.value: d for d in parse(source).definitions}
-    wanted, text = [name], []
-    while wanted:
-        d = defs[wanted.pop()]
-        text.append(source[d.loc.start : d.loc.end])
-        used = set()
-        stack = [d.selection_set]
-        while stack:
-            for s in stack.pop().selections:
-                if s.kind == "fragment_spread":
-                    used.add(s.name.value)
-                if getattr(s, "selection_set", None):
-                    stack.append(s.selection_set)
-        wanted += [f for f in sorted(used) if source[defs[f].loc.start : defs[f].loc.end] not in text]
-    return "\n\n".join(text)
+    """The operation `name` and the fragments it uses, as the app sends it."""
+    return operations_of([OPERATIONS])[name][1]
 
 
 def lua(body: bytes, token: str) -> str:

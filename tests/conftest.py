@@ -225,20 +225,9 @@ OPERATIONS_DIR = CONTRACT / "operations"
 
 def contract_documents() -> dict[str, tuple[Path, str]]:
     """Operation name -> (file, the operation's text with the fragments it uses)."""
-    from graphql import parse
-    from graphql.language import FragmentDefinitionNode, OperationDefinitionNode
+    from api.documents import operations_of
 
-    out = {}
-    for path in sorted(OPERATIONS_DIR.glob("*.graphql")):
-        text = path.read_text()
-        doc = parse(text)
-        fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-        for definition in doc.definitions:
-            if isinstance(definition, OperationDefinitionNode):
-                body = text[definition.loc.start : definition.loc.end]
-                used = [text[f.loc.start : f.loc.end] for name, f in fragments.items() if f"...{name}" in body]
-                out[definition.name.value] = (path, "\n".join([body, *used]))
-    return out
+    return operations_of(sorted(OPERATIONS_DIR.glob("*.graphql")))
 
 
 # The contract's documents, each with the fragments it uses, as the clients send them.
