@@ -4,13 +4,16 @@ and the app driven in-process over HTTP (httpx's ASGI transport)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from tortoise import connections
 
@@ -29,6 +33,8 @@ from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
 from domain.purchases import service as purchases
 from domain.settings import Settings
+from notifications.push import FcmSender
+from tests.fake_fcm import FakeFcm, service_account
 
 TEST_SECRET = "test-signing-key-that-is-long-enough-for-hs256"
 FIREBASE_PROJECT = "demo-loyalty"
@@ -634,3 +640,41 @@ DELIVERY_PROGRAM = (
     .read_text()
     .replace("quiet_hours = { start = 21:00:00, end = 09:00:00 }", "quiet_hours = { start = 00:00:00, end = 00:00:00 }")
 )
+
+
+# The fake FCM and the real firebase-admin client pointed at it: the notifications tests
+# and the API's notification tests (tests/api/notifications) both send through them.
+@pytest.fixture(scope="session")
+async def fcm_server(tmp_path_factory):
+    """The fake FCM in a thread of its own: google-auth fetches OAuth tokens with a
+    blocking call, which would stall a server sharing the test's event loop."""
+    fake = FakeFcm()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        await asyncio.sleep(0.01)
+    path = tmp_path_factory.mktemp("firebase") / "service-account.json"
+    path.write_text(json.dumps(service_account(f"http://127.0.0.1:{port}/token")))
+    fake.endpoint = f"http://127.0.0.1:{port}"
+    fake.credentials = path
+    yield fake
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+async def fcm(fcm_server):
+    fcm_server.reset()
+    yield fcm_server
+
+
+@pytest.fixture
+async def sender(fcm):
+    """The real firebase-admin client, pointed at the fake FCM (LOYALTY_FCM_ENDPOINT)."""
+    s = FcmSender(fcm.credentials, endpoint=fcm.endpoint)
+    yield s
+    await s.close()

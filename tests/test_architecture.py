@@ -2,7 +2,8 @@
 that makes the domain import the API, an area import one above it, or two modules
 import each other fails here, in CI, whether it sits at the top of a file or in a function.
 Test modules import no other test module: what they share lives in a conftest.py or a
-plain module (tests/processes.py), so a test file can move or go without breaking others."""
+plain module (tests/processes.py), so a test file can move or go without breaking others.
+Tests mirror the code: tests/<layer>/<area>/test_*.py, so a test is found where its code is."""
 
 from __future__ import annotations
 
@@ -44,6 +45,79 @@ def test_no_test_module_imports_another():
         if "node_modules" not in path.parts and (modules := _imported_test_modules(path))
     }
     assert offenders == {}, offenders
+
+
+# Project-wide checks, about the repository as a whole rather than one package of it.
+TOP_LEVEL = {"test_architecture.py", "test_self_contained.py"}
+
+
+def _misplaced(root: Path) -> list[str]:
+    """Test modules whose folder under tests/ names no package, module or folder of the
+    code (api/wallets, domain/tiers, notifications/nudges, api/cli for api/cli.py,
+    deploy...), or that lack an __init__.py on the way; the domain's tests sit in an area
+    (tests/domain/<area>/), or beside it only when named after a kernel module
+    (tests/domain/test_keys.py for domain/keys.py). New areas need nothing here."""
+    wrong = []
+    for path in sorted((root / "tests").rglob("test_*.py")):
+        mirror = path.parent.relative_to(root / "tests")
+        if "node_modules" in path.parts:
+            continue
+        if mirror == Path("."):
+            ok = path.name in TOP_LEVEL
+        elif mirror == Path("domain"):
+            ok = (root / "domain" / path.name.removeprefix("test_")).is_file()
+        else:
+            ok = mirror.parts[0] != "tests" and (
+                (root / mirror).is_dir() or (root / mirror).with_suffix(".py").is_file()
+            )
+            ok = ok and all(
+                (root / "tests" / Path(*mirror.parts[:n]) / "__init__.py").is_file()
+                for n in range(1, len(mirror.parts) + 1)
+            )
+        if not ok:
+            wrong.append(str(path.relative_to(root)))
+    return wrong
+
+
+def test_every_test_module_sits_where_its_code_is():
+    assert _misplaced(ROOT) == []
+
+
+def test_the_mirror_check_refuses_a_test_in_the_wrong_place(tmp_path):
+    for code in ("api/wallets/__init__.py", "api/cli.py", "domain/keys.py", "domain/offers/__init__.py"):
+        (tmp_path / code).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / code).touch()
+    placed = [
+        "tests/test_architecture.py",
+        "tests/api/test_cost.py",
+        "tests/api/wallets/test_ledger.py",
+        "tests/api/cli/test_cli.py",
+        "tests/domain/test_keys.py",
+        "tests/domain/offers/test_offers.py",  # an area added later needs nothing here
+        # misplaced:
+        "tests/test_cli.py",
+        "tests/domain/test_ledger.py",
+        "tests/domain/segments/test_segments.py",
+        "tests/api/payments/test_payments.py",
+    ]
+    for name in placed:
+        test = tmp_path / name
+        test.parent.mkdir(parents=True, exist_ok=True)
+        test.touch()
+        folder = test.parent
+        while folder != tmp_path:  # a package all the way down, as pytest needs
+            (folder / "__init__.py").touch()
+            folder = folder.parent
+    (tmp_path / "api" / "rewards").mkdir()
+    (tmp_path / "tests" / "api" / "rewards").mkdir()
+    (tmp_path / "tests" / "api" / "rewards" / "test_rewards.py").touch()  # no __init__.py
+    assert _misplaced(tmp_path) == [
+        "tests/api/payments/test_payments.py",
+        "tests/api/rewards/test_rewards.py",
+        "tests/domain/segments/test_segments.py",
+        "tests/domain/test_ledger.py",
+        "tests/test_cli.py",
+    ]
 
 
 def test_the_layout_check_sees_every_form_of_import(tmp_path):

@@ -3,7 +3,7 @@ examples (config.py), so that the page cannot drift from what is validated:
 
     python -m domain.program.reference > docs/program.md
 
-tests/domain/test_program_reference.py fails when the committed page differs."""
+tests/domain/program/test_program_reference.py fails when the committed page differs."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from domain.program import reference
 from domain.program.config import Program
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "program.md"
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[3] / "docs" / "program.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def _models_in(annotation: Any) -> list[tuple[type[BaseModel], str]]:

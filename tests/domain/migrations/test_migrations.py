@@ -10,7 +10,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 from api.schema import sdl
 from domain import db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_models_and_migrations_agree(database):

@@ -15,7 +15,7 @@ from notifications.worker import _JOB_LOCK, PERIODIC, job_app, run_job
 from tests.conftest import BASE, buy, new_member, state
 from tests.processes import loyalty_env, run_loyalty
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 PROGRAM = BASE.format(earning="", expiry='policy = "rolling"\nmonths = 1', pending=0, welcome=0, cashback="")
 
 
