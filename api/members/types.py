@@ -12,7 +12,7 @@ from api.relay import Connection, Node, connection, page, time_cursor, time_posi
 from api.tiers.types import TierStatus
 from api.wallets.types import CashbackWallet, Wallet
 from domain import clock
-from domain.members.models import Member as MemberRow
+from domain.members.service import MemberRow
 from domain.notifications import service as notifications
 from domain.tiers import service as tiers
 
