@@ -117,11 +117,6 @@ async def newest(
     return [MemberRow(**r) for r in rows]
 
 
-async def existing(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await conn.execute_query_dict("SELECT id FROM members WHERE id = ANY($1::uuid[])", [member_ids])
-    return {r["id"] for r in rows}
-
-
 async def reachable(member_ids: list[uuid.UUID]) -> list[Reachable]:
     rows = await _db(None).execute_query_dict(
         "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])", [member_ids]

@@ -16,7 +16,7 @@ from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
 from domain.members import repository
 from domain.members.numbers import looks_like_one, new_member_number, normalise
-from domain.members.repository import BirthdayRow, MemberRow, Reachable
+from domain.members.repository import MemberRow, Reachable
 from domain.program.config import Program
 from domain.wallets import ledger
 from domain.wallets import service as wallets
@@ -257,12 +257,7 @@ async def newest(
     return await repository.newest(limit, before, email, number)
 
 
-# --- for the other areas: who exists, who may be reached, birthdays, the tier columns --
-
-
-async def existing(conn, member_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these members exist (in the caller's transaction)."""
-    return await repository.existing(conn, member_ids)
+# --- for the other areas: who may be reached, the tier columns, the referral ----------
 
 
 async def reachable(member_ids: list[uuid.UUID]) -> list[Reachable]:
@@ -274,10 +269,6 @@ async def lock_location_consent(conn, member_id: uuid.UUID) -> bool:
     """Whether the member said yes to location nudges, their row locked until the caller commits
     (two reports of one member queue one after the other)."""
     return bool(await repository.lock_location_consent(conn, member_id))
-
-
-async def birthdays_on(now: datetime) -> list[BirthdayRow]:
-    return await repository.birthdays_on(now)
 
 
 async def tier_key(conn, member_id: uuid.UUID, *, lock: bool = False) -> str | None:

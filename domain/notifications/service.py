@@ -126,7 +126,3 @@ async def record_outcomes(rows: list[Outcome]) -> None:
 async def queue_depths(now: datetime, limit: int) -> list[QueueDepth]:
     """The push queue by kind: due rows (counted up to `limit`) and the oldest due row."""
     return await repository.queue_depths(now, limit, list(KINDS))
-
-
-async def recent_location_nudges(conn, member_id: uuid.UUID, since: datetime) -> list[tuple[str, datetime]]:
-    return await repository.recent_location_nudges(conn, member_id, since)
