@@ -237,6 +237,11 @@ async def raw_connection(credentials: dict[str, Any], application_name: str = "l
 # --- kernel queries: about the database itself, not about any area's table --------------
 
 
+def client(conn: Any = None) -> Any:
+    """The caller's transaction when it has one, else the pool: what repositories run on."""
+    return conn or connections.get("default")
+
+
 async def ping() -> None:
     """Readiness: the pool reaches the database (raises when it does not)."""
     await connections.get("default").execute_query("SELECT 1")

@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +26,6 @@ class RefreshTokenRow:
 _COLUMNS = "id, family, member_id, token_hash, issued_at, expires_at, used_at, revoked_at"
 
 
-def _db(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return conn or connections.get("default")
-
-
 async def insert(
     member_id: uuid.UUID,
     family: uuid.UUID,
@@ -37,7 +34,7 @@ async def insert(
     expires_at: datetime,
     conn: BaseDBAsyncClient | None = None,
 ) -> None:
-    await _db(conn).execute_query(
+    await db.client(conn).execute_query(
         "INSERT INTO refresh_tokens (family, member_id, token_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         [family, member_id, token_hash, issued_at, expires_at],
     )
@@ -46,7 +43,7 @@ async def insert(
 async def by_hash(
     token_hash: str, *, conn: BaseDBAsyncClient | None = None, lock: bool = False
 ) -> RefreshTokenRow | None:
-    rows = await _db(conn).execute_query_dict(
+    rows = await db.client(conn).execute_query_dict(
         f"SELECT {_COLUMNS} FROM refresh_tokens WHERE token_hash = $1" + (" FOR UPDATE" if lock else ""), [token_hash]
     )
     return RefreshTokenRow(**rows[0]) if rows else None
@@ -57,13 +54,13 @@ async def mark_used(conn: BaseDBAsyncClient, token_id: int, now: datetime) -> No
 
 
 async def revoke_family(family: uuid.UUID, now: datetime, conn: BaseDBAsyncClient | None = None) -> None:
-    await _db(conn).execute_query(
+    await db.client(conn).execute_query(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL", [family, now]
     )
 
 
 async def family_revoked(family: uuid.UUID) -> bool:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = $1 AND revoked_at IS NOT NULL) AS revoked",
         [family],
     )

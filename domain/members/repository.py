@@ -8,8 +8,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
 
 _COLUMNS = (
     "id, member_number, email, display_name, birthday, timezone, locale, push_marketing, location_nudges,"
@@ -58,16 +59,12 @@ class BirthdayRow:
     birthday: date
 
 
-def _db(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return conn or connections.get("default")
-
-
 async def one(
     column: str, value: object, *, conn: BaseDBAsyncClient | None = None, lock: bool = False
 ) -> MemberRow | None:
     """The member whose unique `column` (id, email, member_number, firebase_uid, referral_code) is `value`."""
     assert column in ("id", "email", "member_number", "firebase_uid", "referral_code")
-    rows = await _db(conn).execute_query_dict(
+    rows = await db.client(conn).execute_query_dict(
         f"SELECT {_COLUMNS} FROM members WHERE {column} = $1" + (" FOR UPDATE" if lock else ""), [value]
     )
     return MemberRow(**rows[0]) if rows else None
@@ -89,7 +86,7 @@ async def update(member_id: uuid.UUID, changes: dict, *, conn: BaseDBAsyncClient
     assert set(changes) <= WRITABLE | {"updated_at"}
     names = list(changes)
     sets = ", ".join(f"{n} = ${i + 2}" for i, n in enumerate(names))
-    rows = await _db(conn).execute_query_dict(
+    rows = await db.client(conn).execute_query_dict(
         f"UPDATE members SET {sets} WHERE id = $1 RETURNING {_COLUMNS}", [member_id, *(changes[n] for n in names)]
     )
     return MemberRow(**rows[0]) if rows else None
@@ -108,7 +105,7 @@ async def newest(
         params += list(before)
         where.append(f"(created_at, id) < (${len(params) - 1}, ${len(params)})")
     params.append(limit)
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         f"SELECT {_COLUMNS} FROM members"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY created_at DESC, id DESC LIMIT ${len(params)}",
@@ -118,7 +115,7 @@ async def newest(
 
 
 async def reachable(member_ids: list[uuid.UUID]) -> list[Reachable]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])", [member_ids]
     )
     return [Reachable(**r) for r in rows]
@@ -132,7 +129,7 @@ async def lock_location_consent(conn: BaseDBAsyncClient, member_id: uuid.UUID) -
 
 async def birthdays_on(now: datetime) -> list[BirthdayRow]:
     """Every member whose birthday it is at `now` in their own time zone."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         """
         SELECT id, timezone, birthday FROM members
         WHERE birthday IS NOT NULL
@@ -172,7 +169,7 @@ async def set_tier(conn: BaseDBAsyncClient, member_id: uuid.UUID, tier_key: str 
 
 
 async def due_for_requalification(boundary: datetime) -> list[uuid.UUID]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT id FROM members WHERE COALESCE(tier_changed_at, created_at) < $1 ORDER BY id", [boundary]
     )
     return [r["id"] for r in rows]

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
 
 _DEVICE = "id, member_id, fcm_token, installation_id, platform, app_version, last_seen_at, created_at"
 _NOTIFICATION = (
@@ -99,10 +100,6 @@ class Outcome:
     due_at: datetime | None
 
 
-def _db(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return conn or connections.get("default")
-
-
 # --- devices ---------------------------------------------------------------------------
 
 
@@ -115,7 +112,7 @@ async def upsert_device(
     now: datetime,
 ) -> DeviceRow:
     """Insert the token's device, or move it to this member: one statement, the row as stored."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         f"""
         INSERT INTO devices (id, member_id, fcm_token, installation_id, platform, app_version, last_seen_at,
                              created_at)
@@ -131,21 +128,21 @@ async def upsert_device(
 
 
 async def delete_device(member_id: uuid.UUID, token: str) -> bool:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "DELETE FROM devices WHERE member_id = $1 AND fcm_token = $2 RETURNING id", [member_id, token]
     )
     return bool(rows)
 
 
 async def delete_tokens(tokens: list[str]) -> int:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "DELETE FROM devices WHERE fcm_token = ANY($1::text[]) RETURNING id", [tokens]
     )
     return len(rows)
 
 
 async def devices_of(member_id: uuid.UUID, limit: int) -> list[DeviceRow]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         f"SELECT {_DEVICE} FROM devices WHERE member_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2",
         [member_id, limit],
     )
@@ -153,14 +150,14 @@ async def devices_of(member_id: uuid.UUID, limit: int) -> list[DeviceRow]:
 
 
 async def device(device_id: uuid.UUID) -> DeviceRow | None:
-    rows = await _db(None).execute_query_dict(f"SELECT {_DEVICE} FROM devices WHERE id = $1", [device_id])
+    rows = await db.client().execute_query_dict(f"SELECT {_DEVICE} FROM devices WHERE id = $1", [device_id])
     return DeviceRow(**rows[0]) if rows else None
 
 
 async def tokens_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     """The FCM tokens of each member (absent: none)."""
     out: dict[uuid.UUID, list[str]] = {}
-    for d in await _db(None).execute_query_dict(
+    for d in await db.client().execute_query_dict(
         "SELECT member_id, fcm_token FROM devices WHERE member_id = ANY($1::uuid[])", [member_ids]
     ):
         out.setdefault(d["member_id"], []).append(d["fcm_token"])
@@ -182,7 +179,7 @@ async def insert(
     conn: BaseDBAsyncClient | None = None,
 ) -> bool:
     """Queue one, once per dedupe key; whether it is new."""
-    rows = await _db(conn).execute_query_dict(
+    rows = await db.client(conn).execute_query_dict(
         """
         INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
                                    created_at)
@@ -200,7 +197,7 @@ async def sent_to(member_id: uuid.UUID, limit: int, before: tuple[datetime, uuid
     if before is not None:
         sql += " AND (created_at, id) < ($2, $3)"
         params += list(before)
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         sql + f" ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}", [*params, limit]
     )
     return [NotificationRow.of(r) for r in rows]
@@ -210,7 +207,7 @@ async def mark_seen(
     notification_id: uuid.UUID, member_id: uuid.UUID, now: datetime, opened: bool
 ) -> NotificationRow | None:
     """Set read_at (and opened_at when opened) the first time; the row as it is after."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         f"""
         UPDATE notifications SET read_at = COALESCE(read_at, $3),
                opened_at = CASE WHEN $4 THEN COALESCE(opened_at, $3) ELSE opened_at END
@@ -222,7 +219,7 @@ async def mark_seen(
 
 
 async def sent(notification_id: uuid.UUID) -> NotificationRow | None:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         f"SELECT {_NOTIFICATION} FROM notifications WHERE id = $1 AND state = 'SENT'", [notification_id]
     )
     return NotificationRow.of(rows[0]) if rows else None
@@ -247,7 +244,7 @@ async def recent_location_nudges(
 
 async def claim(now: datetime, limit: int, claimed_until: datetime, priority: list[str]) -> list[ClaimedRow]:
     """Take up to `limit` due notifications, kinds in priority order, each read from its index."""
-    conn = _db(None)
+    conn = db.client()
     # A worker that died mid-batch: its claims go back to the queue, first in line.
     await conn.execute_query(
         "UPDATE notifications SET state = 'QUEUED' WHERE state = 'SENDING' AND claimed_until < $1", [now]
@@ -277,7 +274,7 @@ async def claim(now: datetime, limit: int, claimed_until: datetime, priority: li
 
 
 async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.UUID, SentCounts]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         """
         SELECT member_id, COUNT(*) FILTER (WHERE sent_at > $2) AS week, array_agg(sent_at) AS times
         FROM notifications WHERE member_id = ANY($1::uuid[]) AND state = 'SENT' AND sent_at > $2
@@ -290,7 +287,7 @@ async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.
 
 async def write_outcomes(rows: list[Outcome]) -> None:
     """The outcomes of a batch, in one statement."""
-    await _db(None).execute_query(
+    await db.client().execute_query(
         """
         UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
                sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
@@ -311,7 +308,7 @@ async def write_outcomes(rows: list[Outcome]) -> None:
 
 async def queue_depths(now: datetime, limit: int, kinds: list[str]) -> list[QueueDepth]:
     """Due rows by kind (counted up to `limit`) and the oldest due row, each read from an index."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         """
         SELECT k.kind,
                (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE state = 'QUEUED' AND kind = k.kind

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
 
 _COLUMNS = (
     "id, member_id, external_id, channel, store_key, amount, currency, points_earned, cashback_earned,"
@@ -32,10 +33,6 @@ class PurchaseRow:
     cashback_reversed: int
     shortfall: int
     occurred_at: datetime
-
-
-def _db(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return conn or connections.get("default")
 
 
 async def insert(
@@ -72,7 +69,7 @@ async def by_receipt(conn: BaseDBAsyncClient, channel: str, store_key: str, exte
 async def by_id(
     purchase_id: uuid.UUID, *, conn: BaseDBAsyncClient | None = None, lock: bool = False
 ) -> PurchaseRow | None:
-    rows = await _db(conn).execute_query_dict(
+    rows = await db.client(conn).execute_query_dict(
         f"SELECT {_COLUMNS} FROM purchases WHERE id = $1" + (" FOR UPDATE" if lock else ""), [purchase_id]
     )
     return PurchaseRow(**rows[0]) if rows else None

@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
 
 _REWARD = "id, name, description, points_cost, stock, min_tier_rank, coupon_valid_days, active, created_at"
 _COUPON = "id, code, member_id, reward_id, entry_id, idempotency_key, expires_at, redeemed_at, redeemed_by, created_at"
@@ -41,12 +42,8 @@ class CouponRow:
     created_at: datetime
 
 
-def _db(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return conn or connections.get("default")
-
-
 async def insert_reward(row: RewardRow) -> RewardRow:
-    await _db(None).execute_query(
+    await db.client().execute_query(
         f"INSERT INTO rewards ({_REWARD}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [
             row.id,
@@ -66,7 +63,7 @@ async def insert_reward(row: RewardRow) -> RewardRow:
 async def reward(
     reward_id: uuid.UUID, *, conn: BaseDBAsyncClient | None = None, lock: bool = False
 ) -> RewardRow | None:
-    rows = await _db(conn).execute_query_dict(
+    rows = await db.client(conn).execute_query_dict(
         f"SELECT {_REWARD} FROM rewards WHERE id = $1" + (" FOR UPDATE" if lock else ""), [reward_id]
     )
     return RewardRow(**rows[0]) if rows else None
@@ -85,7 +82,9 @@ async def active_up_to(
         params += list(after)
         sql += f" AND (created_at, id) < (${len(params) - 1}, ${len(params)})"
     params.append(limit)
-    rows = await _db(None).execute_query_dict(sql + f" ORDER BY created_at DESC, id DESC LIMIT ${len(params)}", params)
+    rows = await db.client().execute_query_dict(
+        sql + f" ORDER BY created_at DESC, id DESC LIMIT ${len(params)}", params
+    )
     return [RewardRow(**r) for r in rows]
 
 
@@ -96,7 +95,7 @@ async def take_one(conn: BaseDBAsyncClient, reward_id: uuid.UUID) -> None:
 
 async def cheapest_for_everyone(limit: int) -> list[RewardRow]:
     """Active, in-stock rewards open to every tier, cheapest first."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         f"SELECT {_REWARD} FROM rewards WHERE active AND (stock IS NULL OR stock > 0)"
         " AND min_tier_rank = 0 ORDER BY points_cost LIMIT $1",
         [limit],
@@ -145,5 +144,5 @@ async def mark_redeemed(conn: BaseDBAsyncClient, coupon_id: uuid.UUID, at: datet
 
 
 async def coupon(coupon_id: uuid.UUID) -> CouponRow | None:
-    rows = await _db(None).execute_query_dict(f"SELECT {_COUPON} FROM coupons WHERE id = $1", [coupon_id])
+    rows = await db.client().execute_query_dict(f"SELECT {_COUPON} FROM coupons WHERE id = $1", [coupon_id])
     return CouponRow(**rows[0]) if rows else None

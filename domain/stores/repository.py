@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise import connections
+from domain import db
 
 _COLUMNS = "id, key, name, latitude, longitude, radius_meters, message, created_at"
 
@@ -24,18 +24,18 @@ class StoreRow:
 
 
 async def all_stores() -> list[StoreRow]:
-    rows = await connections.get("default").execute_query_dict(f"SELECT {_COLUMNS} FROM stores")
+    rows = await db.client().execute_query_dict(f"SELECT {_COLUMNS} FROM stores")
     return [StoreRow(**r) for r in rows]
 
 
 async def by_key(key: str) -> StoreRow | None:
-    rows = await connections.get("default").execute_query_dict(f"SELECT {_COLUMNS} FROM stores WHERE key = $1", [key])
+    rows = await db.client().execute_query_dict(f"SELECT {_COLUMNS} FROM stores WHERE key = $1", [key])
     return StoreRow(**rows[0]) if rows else None
 
 
 async def insert(row: StoreRow) -> StoreRow:
     """The new store; IntegrityError when its key is taken."""
-    await connections.get("default").execute_query(
+    await db.client().execute_query(
         f"INSERT INTO stores ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [row.id, row.key, row.name, row.latitude, row.longitude, row.radius_meters, row.message, row.created_at],
     )

@@ -10,8 +10,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +91,6 @@ class ExpiringLots:
     member_id: uuid.UUID
     expires_at: datetime
     amount: int
-
-
-def _db(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return conn or connections.get("default")
 
 
 # --- the ledger's statements (the caller holds the wallet lock) -----------------------
@@ -429,7 +426,7 @@ async def activity_counts(
 
 async def wallets_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[WalletRow]]:
     """The wallets of many members in one query, POINTS before CASHBACK."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT id, member_id, kind, balance, pending FROM wallets"
         " WHERE member_id = ANY($1::uuid[]) ORDER BY kind DESC",
         [member_ids],
@@ -441,14 +438,14 @@ async def wallets_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Wallet
 
 
 async def wallet(wallet_id: uuid.UUID) -> WalletRow | None:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT id, member_id, kind, balance, pending FROM wallets WHERE id = $1", [wallet_id]
     )
     return WalletRow(**rows[0]) if rows else None
 
 
 async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int) -> dict[uuid.UUID, list[Expiring]]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         """
         SELECT wallet_id, expires_at, amount FROM (
             SELECT wallet_id, expires_at, SUM(remaining) AS amount,
@@ -478,11 +475,11 @@ async def entries(wallet_id: uuid.UUID, limit: int, before_id: int | None) -> li
         sql += " AND id < $2"
         params.append(before_id)
     sql += f" ORDER BY id DESC LIMIT {int(limit)}"
-    return [EntryRow.of(r) for r in await _db(None).execute_query_dict(sql, params)]
+    return [EntryRow.of(r) for r in await db.client().execute_query_dict(sql, params)]
 
 
 async def entry(entry_id: int) -> OwnedEntry | None:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT e.id, e.member_id, w.kind AS wallet_kind, e.kind, e.amount, e.balance_after,"
         " e.description, e.explanation, e.occurred_at"
         " FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id WHERE e.id = $1",
@@ -493,7 +490,7 @@ async def entry(entry_id: int) -> OwnedEntry | None:
 
 async def expiring_points(since: datetime, until: datetime) -> list[ExpiringLots]:
     """POINTS that expire after `since` up to `until`, per member and expiry moment."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         """
         SELECT w.member_id, l.expires_at, SUM(l.remaining) AS amount
         FROM lots l JOIN wallets w ON w.id = l.wallet_id
@@ -509,7 +506,7 @@ async def expiring_points(since: datetime, until: datetime) -> list[ExpiringLots
 async def all_spent(warned: list[tuple[uuid.UUID, uuid.UUID, datetime]]) -> list[uuid.UUID]:
     """Of (key, member, expiry moment) triples, the keys whose member has no POINTS left that
     expire at that moment: one statement for the batch."""
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         """
         SELECT q.id FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS q(id, member_id, expires_at)
         WHERE (SELECT COALESCE(SUM(l.remaining), 0) FROM lots l JOIN wallets w ON w.id = l.wallet_id
@@ -539,14 +536,14 @@ def _event(r: dict) -> EventRow:
 
 
 async def latest_event(member_id: uuid.UUID) -> int:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         "SELECT COALESCE(MAX(id), 0) AS id FROM wallet_events WHERE member_id = $1", [member_id]
     )
     return int(rows[0]["id"])
 
 
 async def events_after(member_id: uuid.UUID, cursor: int, kinds: list[str], limit: int) -> list[EventRow]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         _EVENT
         + """
         FROM wallet_events ev
@@ -561,7 +558,7 @@ async def events_after(member_id: uuid.UUID, cursor: int, kinds: list[str], limi
 
 
 async def events_after_many(members: list[uuid.UUID], cursors: list[int], limit: int) -> list[EventRow]:
-    rows = await _db(None).execute_query_dict(
+    rows = await db.client().execute_query_dict(
         _EVENT
         + """
         FROM unnest($1::uuid[], $2::bigint[]) AS s(member_id, cursor)
