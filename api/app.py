@@ -28,7 +28,6 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
-from tortoise import connections
 
 from api import http
 from api.context import Context
@@ -264,7 +263,7 @@ def create_app(
         if not services.ready:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
         try:
-            await connections.get("default").execute_query("SELECT 1")
+            await db.ping()
         except Exception as exc:
             log.warning("readiness check failed: %s", exc)
             return JSONResponse({"ready": False, "reason": "database unreachable"}, status_code=503)

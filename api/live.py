@@ -177,7 +177,7 @@ class Broker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), HEALTH_CHECK_SECONDS)
                     if not lost.is_set():
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), HEALTH_CHECK_SECONDS)
+                        await asyncio.wait_for(db.ping_raw(conn), HEALTH_CHECK_SECONDS)
                 raise ConnectionError("listening connection closed")
             except asyncio.CancelledError:
                 raise

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 
 from domain.wallets import service as wallets
+from domain.wallets.service import WalletRow
 
 
-async def _wallets(member_ids: list[uuid.UUID]) -> list[list[dict]]:
+async def _wallets(member_ids: list[uuid.UUID]) -> list[list[WalletRow]]:
     found = await wallets.wallets_of(list(member_ids))
     return [found[m] for m in member_ids]
 

@@ -46,7 +46,8 @@ from strawberry.types.execution import PreExecutionError
 from tortoise import connections
 
 from api import logs
-from domain import clock
+from domain import clock, db
+from domain.notifications import service as notifications
 
 if TYPE_CHECKING:
     from domain.settings import Settings
@@ -58,7 +59,6 @@ MAX_OPERATION_LABELS = 100
 QUEUE_COUNT_LIMIT = 100_000  # a due count stops here: "at least this many"
 SCRAPE_QUERY_SECONDS = 2.0
 POOL_SAMPLE_SECONDS = 5.0
-KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN")
 
 REQUESTS = Histogram(
     "loyalty_graphql_request_duration_seconds",
@@ -234,17 +234,7 @@ async def _queues() -> list:
     """The push queue by kind (due rows, the oldest due row's wait) and the job queue,
     each read from an index and bounded."""
     now = clock.now()
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(
-        """
-        SELECT k.kind,
-               (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE state = 'QUEUED' AND kind = k.kind
-                                      AND due_at <= $1 LIMIT $2) d) AS due,
-               (SELECT min(due_at) FROM notifications WHERE state = 'QUEUED' AND kind = k.kind) AS oldest
-        FROM unnest($3::text[]) AS k(kind)
-        """,
-        [now, QUEUE_COUNT_LIMIT, list(KINDS)],
-    )
+    rows = await notifications.queue_depths(now, QUEUE_COUNT_LIMIT)
     due = GaugeMetricFamily(
         "loyalty_push_queue_due",
         f"Notifications due and not yet sent, by kind (counted up to {QUEUE_COUNT_LIMIT}).",
@@ -256,15 +246,12 @@ async def _queues() -> list:
         labels=["kind"],
     )
     for row in rows:
-        due.add_metric([row["kind"]], row["due"])
-        oldest = row["oldest"]
-        age.add_metric([row["kind"]], max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
-    jobs = await conn.execute_query_dict(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM procrastinate_jobs WHERE status = 'todo' LIMIT $1) j",
-        [QUEUE_COUNT_LIMIT],
-    )
+        due.add_metric([row.kind], row.due)
+        oldest = row.oldest
+        age.add_metric([row.kind], max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
+    jobs = await db.jobs_waiting(QUEUE_COUNT_LIMIT)
     todo = GaugeMetricFamily(
-        "loyalty_job_queue_todo", f"Jobs waiting in the job queue (counted up to {QUEUE_COUNT_LIMIT}).", jobs[0]["n"]
+        "loyalty_job_queue_todo", f"Jobs waiting in the job queue (counted up to {QUEUE_COUNT_LIMIT}).", jobs
     )
     return [due, age, todo]
 

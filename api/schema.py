@@ -37,7 +37,7 @@ from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
-from domain.identity.tokens import Role
+from domain.identity import access
 from domain.members import service as members
 from domain.notifications import service as notifications
 from domain.purchases import service as purchases
@@ -65,60 +65,51 @@ def _seq(key: str) -> int | None:
     return int(key) if key.isascii() and key.isdigit() and len(key) < 19 else None
 
 
-def _may_see(info: Info, owner: uuid.UUID, *roles: Role) -> bool:
-    """The owner sees their object; of the other roles, those that list it (`roles`)."""
-    principal = info.context.principal()
-    if principal.role is Role.MEMBER:
-        return principal.member_id == owner
-    return principal.role in roles
-
-
-# Who besides the owner lists member-owned objects: staff and marketers reach members,
-# their wallets, entries and inbox through `members`; purchases and coupons are the till's.
-LISTERS = (Role.STAFF, Role.MARKETER)
+def _may_see(info: Info, kind: str, owner: uuid.UUID) -> bool:
+    return access.may_see(info.context.principal(), kind, owner)
 
 
 async def _member_node(info: Info, key: str) -> Member | None:
     member_id = _uuid(key)
-    if member_id is None or not _may_see(info, member_id, *LISTERS):
+    if member_id is None or not _may_see(info, "Member", member_id):
         return None  # another member's data: as if it did not exist
     row = await members.find(member_id)
     return Member.of(row) if row else None
 
 
-async def _wallet_row(info: Info, key: str, kind: str) -> dict | None:
+async def _wallet_row(info: Info, key: str, kind: str, node: str) -> wallets.WalletRow | None:
     wallet_id = _uuid(key)
     row = await wallets.wallet(wallet_id) if wallet_id else None
-    if row is None or row["kind"] != kind or not _may_see(info, row["member_id"], *LISTERS):
+    if row is None or row.kind != kind or not _may_see(info, node, row.member_id):
         return None
     return row
 
 
 async def _wallet_node(info: Info, key: str) -> Wallet | None:
-    row = await _wallet_row(info, key, "POINTS")
+    row = await _wallet_row(info, key, "POINTS", "Wallet")
     return Wallet.of(row) if row else None
 
 
 async def _cashback_wallet_node(info: Info, key: str) -> CashbackWallet | None:
-    row = await _wallet_row(info, key, "CASHBACK")
+    row = await _wallet_row(info, key, "CASHBACK", "CashbackWallet")
     return CashbackWallet.of(info.context.services.program, row) if row else None
 
 
-async def _entry_row(info: Info, key: str, kind: str) -> dict | None:
+async def _entry_row(info: Info, key: str, kind: str, node: str) -> wallets.EntryRow | None:
     seq = _seq(key)
-    row = await wallets.entry(seq) if seq else None
-    if row is None or row["wallet_kind"] != kind or not _may_see(info, row["member_id"], *LISTERS):
+    found = await wallets.entry(seq) if seq else None
+    if found is None or found.wallet_kind != kind or not _may_see(info, node, found.member_id):
         return None
-    return row
+    return found.entry
 
 
 async def _ledger_entry_node(info: Info, key: str) -> LedgerEntry | None:
-    row = await _entry_row(info, key, "POINTS")
+    row = await _entry_row(info, key, "POINTS", "LedgerEntry")
     return LedgerEntry.of(row) if row else None
 
 
 async def _cashback_entry_node(info: Info, key: str) -> CashbackEntry | None:
-    row = await _entry_row(info, key, "CASHBACK")
+    row = await _entry_row(info, key, "CASHBACK", "CashbackEntry")
     return CashbackEntry.of(info.context.services.program, row) if row else None
 
 
@@ -134,7 +125,7 @@ async def _reward_node(info: Info, key: str) -> Reward | None:
 async def _coupon_node(info: Info, key: str) -> Coupon | None:
     coupon_id = _uuid(key)
     row = await rewards.coupon(coupon_id) if coupon_id else None
-    if row is None or not _may_see(info, row.member_id, Role.STAFF):  # the till redeems them
+    if row is None or not _may_see(info, "Coupon", row.member_id):
         return None
     return Coupon.of(row)
 
@@ -142,7 +133,7 @@ async def _coupon_node(info: Info, key: str) -> Coupon | None:
 async def _purchase_node(info: Info, key: str) -> Purchase | None:
     purchase_id = _uuid(key)
     found = await purchases.find(purchase_id) if purchase_id else None
-    if found is None or not _may_see(info, found.member_id, Role.STAFF):
+    if found is None or not _may_see(info, "Purchase", found.member_id):
         return None
     return Purchase.of(found, info.context.services.program.currency_decimals)
 
@@ -150,7 +141,7 @@ async def _purchase_node(info: Info, key: str) -> Purchase | None:
 async def _notification_node(info: Info, key: str) -> Notification | None:
     notification_id = _uuid(key)
     row = await notifications.notification(notification_id) if notification_id else None
-    if row is None or not _may_see(info, row.member_id, *LISTERS):
+    if row is None or not _may_see(info, "Notification", row.member_id):
         return None
     return Notification.of(row)
 
@@ -158,7 +149,7 @@ async def _notification_node(info: Info, key: str) -> Notification | None:
 async def _device_node(info: Info, key: str) -> Device | None:
     device_id = _uuid(key)
     row = await notifications.device(device_id) if device_id else None
-    if row is None or not _may_see(info, row.member_id):  # the member's alone, as `me { devices }`
+    if row is None or not _may_see(info, "Device", row.member_id):
         return None
     return Device.of(row)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as run_migrations
 
@@ -232,6 +232,37 @@ async def raw_connection(credentials: dict[str, Any], application_name: str = "l
     import asyncpg
 
     return await asyncpg.connect(**_asyncpg_args(credentials), server_settings={"application_name": application_name})
+
+
+# --- kernel queries: about the database itself, not about any area's table --------------
+
+
+def client(conn: Any = None) -> Any:
+    """The caller's transaction when it has one, else the pool: what repositories run on."""
+    return conn or connections.get("default")
+
+
+async def ping() -> None:
+    """Readiness: the pool reaches the database (raises when it does not)."""
+    await connections.get("default").execute_query("SELECT 1")
+
+
+async def ping_raw(conn: Any) -> None:
+    """The same on a connection of its own (live updates' LISTEN connection)."""
+    await conn.fetchval("SELECT 1")
+
+
+async def lock_job(conn: Any, namespace: int, name: str) -> None:
+    """A session-level advisory lock on a connection of its own: one run of a job at a time."""
+    await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", namespace, name)
+
+
+async def jobs_waiting(limit: int) -> int:
+    """Jobs in procrastinate's queue, counted up to `limit` (the table is the job queue's)."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM procrastinate_jobs WHERE status = 'todo' LIMIT $1) j", [limit]
+    )
+    return int(rows[0]["n"])
 
 
 def __getattr__(name: str) -> Any:

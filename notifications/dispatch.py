@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tortoise import connections
-
 from domain import clock
+from domain.members import service as members
 from domain.notifications import service as notifications
+from domain.notifications.service import SentCounts
 from domain.program.config import Notifications, Program
 from notifications import policy
 from notifications.metrics import NOTIFICATIONS
@@ -45,37 +45,13 @@ class DispatchResult:
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-async def claim(program: Program, now: datetime, limit: int, lease: timedelta = LEASE) -> list[dict]:
+async def claim(program: Program, now: datetime, limit: int, lease: timedelta = LEASE) -> list[Queued]:
     """Take up to `limit` due notifications, highest priority first.
 
     Each kind's queue is read in due order from its index (notifications_queue), in the
     program's priority order, so a claim costs its batch, not the whole backlog."""
-    conn = connections.get("default")
-    # A worker that died mid-batch: its claims go back to the queue, first in line.
-    await conn.execute_query(
-        "UPDATE notifications SET state = 'QUEUED' WHERE state = 'SENDING' AND claimed_until < $1", [now]
-    )
-    return await conn.execute_query_dict(
-        """
-        WITH due AS (
-            -- a nested loop over the kinds in priority order: the first kinds fill the batch
-            SELECT q.id FROM unnest($4::text[]) AS k(kind)
-            CROSS JOIN LATERAL (
-                SELECT id FROM notifications
-                WHERE state = 'QUEUED' AND kind = k.kind AND due_at <= $1
-                ORDER BY due_at, id
-                LIMIT $2 FOR UPDATE SKIP LOCKED
-            ) q
-            LIMIT $2
-        ), claimed AS (
-            UPDATE notifications n SET state = 'SENDING', claimed_until = $3, attempts = n.attempts + 1
-            WHERE n.id = ANY(ARRAY(SELECT id FROM due))  -- by primary key: a join would read the table
-            RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at
-        )
-        SELECT * FROM claimed ORDER BY array_position($4, kind), due_at, id  -- the caps go to the first
-        """,
-        [now, limit, now + lease, list(program.notifications.priority)],
-    )
+    claimed = await notifications.claim(now, limit, now + lease, list(program.notifications.priority))
+    return [Queued.of(r) for r in claimed]
 
 
 async def dispatch_due(
@@ -89,7 +65,7 @@ async def dispatch_due(
         if not claimed:
             return result
         result.claimed += len(claimed)
-        await _dispatch(program, sender, [Queued.of(r) for r in claimed], now_, result)
+        await _dispatch(program, sender, claimed, now_, result)
         if len(claimed) < batch:
             return result
 
@@ -119,40 +95,23 @@ class Loaded:
 
 
 async def load(claimed: list[Queued], now: datetime) -> Loaded:
-    conn = connections.get("default")
     member_ids = list({n.member_id for n in claimed})
-    rows = await conn.execute_query_dict(
-        "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])", [member_ids]
-    )
-    tokens: dict = defaultdict(list)
-    for d in await conn.execute_query_dict(
-        "SELECT member_id, fcm_token FROM devices WHERE member_id = ANY($1::uuid[])", [member_ids]
-    ):
-        tokens[d["member_id"]].append(d["fcm_token"])
-    sent = {
-        r["member_id"]: r
-        for r in await conn.execute_query_dict(
-            """
-            SELECT member_id, COUNT(*) FILTER (WHERE sent_at > $2) AS week, array_agg(sent_at) AS times
-            FROM notifications WHERE member_id = ANY($1::uuid[]) AND state = 'SENT' AND sent_at > $2
-            GROUP BY member_id
-            """,
-            [member_ids, now - timedelta(days=7)],
-        )
-    }
-    members = {r["id"]: _member(r, bool(tokens[r["id"]]), sent.get(r["id"]), now) for r in rows}
-    return Loaded(claimed, members, tokens, await _recheck(claimed))
+    tokens: dict = defaultdict(list, await notifications.tokens_of(member_ids))
+    sent = await notifications.sent_since(member_ids, now - timedelta(days=7))
+    reachable = await members.reachable(member_ids)
+    by_id = {r.id: _member(r, bool(tokens[r.id]), sent.get(r.id), now) for r in reachable}
+    return Loaded(claimed, by_id, tokens, await _recheck(claimed))
 
 
-def _member(row: dict, has_devices: bool, sent: dict | None, now: datetime) -> policy.Member:
-    zone = ZoneInfo(row["timezone"])
+def _member(row: members.Reachable, has_devices: bool, sent: SentCounts | None, now: datetime) -> policy.Member:
+    zone = ZoneInfo(row.timezone)
     today = now.astimezone(zone).date()
     return policy.Member(
         zone=zone,
-        consents={"push_marketing": row["push_marketing"], "location_nudges": row["location_nudges"]},
+        consents={"push_marketing": row.push_marketing, "location_nudges": row.location_nudges},
         has_devices=has_devices,
-        sent_today=sum(1 for t in sent["times"] if t.astimezone(zone).date() == today) if sent else 0,
-        sent_this_week=sent["week"] if sent else 0,
+        sent_today=sum(1 for t in sent.times if t.astimezone(zone).date() == today) if sent else 0,
+        sent_this_week=sent.week if sent else 0,
     )
 
 
@@ -170,15 +129,15 @@ def decide(rules: Notifications, loaded: Loaded, now: datetime) -> list[tuple[Qu
     """The policy for each notification of the batch, in claim order (priority first):
     each send counts at once, so the rest of the batch sees the caps. A notification
     whose member is gone is left out: its claim lapses."""
-    members = dict(loaded.members)
+    counted = dict(loaded.members)
     decided = []
     for n in loaded.claimed:
-        member = members.get(n.member_id)
+        member = counted.get(n.member_id)
         if member is None:
             continue
         decision = policy.decide(rules, n.kind, member, now, stale=loaded.stale.get(n.id))
         if decision.action == "SEND":
-            members[n.member_id] = member.counted()
+            counted[n.member_id] = member.counted()
         decided.append((n, decision))
     return decided
 
@@ -235,22 +194,8 @@ async def record(rows: list[Written], result: DispatchResult) -> None:
     """The outcomes of a batch, written in one statement, then counted."""
     if not rows:
         return
-    await connections.get("default").execute_query(
-        """
-        UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
-               sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
-        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-             AS w(id, state, reason, message_id, sent_at, due_at)
-        WHERE n.id = w.id
-        """,
-        [
-            [w.id for w in rows],
-            [w.state for w in rows],
-            [w.reason for w in rows],
-            [w.message_id for w in rows],
-            [w.sent_at for w in rows],
-            [w.due_at for w in rows],
-        ],
+    await notifications.record_outcomes(
+        [notifications.Outcome(w.id, w.state, w.reason, w.message_id, w.sent_at, w.due_at) for w in rows]
     )
     by_label: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): one metric call each per batch
     for w in rows:

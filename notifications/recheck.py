@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.notifications.service import ClaimedRow
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -26,19 +28,19 @@ class Queued:
     due_at: datetime
 
     @classmethod
-    def of(cls, row: dict) -> Queued:
-        data = row["data"]
+    def of(cls, row: ClaimedRow) -> Queued:
+        data = row.data
         if isinstance(data, str):
             data = json.loads(data)
         return cls(
-            id=row["id"],
-            member_id=row["member_id"],
-            kind=row["kind"],
-            title=row["title"],
-            body=row["body"],
+            id=row.id,
+            member_id=row.member_id,
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
             data={str(k): str(v) for k, v in (data or {}).items()},
-            attempts=row["attempts"],
-            due_at=row["due_at"],
+            attempts=row.attempts,
+            due_at=row.due_at,
         )
 
 

@@ -96,7 +96,7 @@ async def run_job(job: Periodic, program: Program, dsn: str) -> str:
     try:
         conn = await db.raw_connection(db.credentials_from_url(dsn), application_name=f"loyalty-job-{job.name}")
         try:
-            await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _JOB_LOCK, job.name)
+            await db.lock_job(conn, _JOB_LOCK, job.name)
             said = await job.work(program)
         finally:
             await conn.close()  # the lock goes with the session

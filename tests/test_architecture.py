@@ -8,6 +8,7 @@ Tests mirror the code: tests/<layer>/<area>/test_*.py, so a test is found where 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,90 @@ def test_the_layout_check_sees_every_form_of_import(tmp_path):
         "tests.api.test_ledger",
         "tests.test_cli",
     ]
+
+
+# --- who runs queries ---------------------------------------------------------------
+# Only an area's repository (and the kernel's db.py, migrations) talks to the database:
+# a SQL call, a raw SQL string, or an ORM query on a model, anywhere else, fails here.
+QUERY_OWNERS = ("domain/db.py", "domain/migrations/")
+# Tortoise's client (`execute_query_dict`, ...) and asyncpg's (`execute`, `fetchval`, ...)
+SQL_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval"}
+ORM_QUERIES = {
+    "filter",
+    "get",
+    "get_or_none",
+    "create",
+    "all",
+    "exclude",
+    "select_for_update",
+    "bulk_create",
+    "update_or_create",
+    "get_or_create",
+    "raw",
+    "exists",
+    "first",
+    "annotate",
+}
+ORM_WRITES = {"save", "delete", "refresh_from_db"}
+# SQL as this code base writes it: upper-case keywords (prose that says "select" is not SQL)
+SQL_STRING = re.compile(r"^\s*(?:WITH \w+ AS|SELECT\s|INSERT INTO|UPDATE \w+ (?:\w+ )?SET|DELETE FROM)")
+
+
+def _model_names(tree: ast.AST) -> set[str]:
+    """Names bound by `from <...>.models import X [as Y]`: the ORM models a module uses."""
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").rsplit(".", 1)[-1] == "models"
+        for alias in node.names
+    }
+
+
+def queries_in(source: str) -> list[str]:
+    """Where a module queries the database itself: `execute_*` calls, the driver's
+    execute/fetch calls, SQL strings, and ORM queries or writes on imported models
+    (`Member.get_or_none(...)`, `Member.filter(...).update(...)`, `row.save()`)."""
+    tree = ast.parse(source)
+    models = _model_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_STRING.match(node.value):
+            found.append(f"{node.lineno}: SQL string")
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name, receiver = node.func.attr, node.func.value
+        while isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute):
+            receiver = receiver.func.value  # Model.filter(...).using_db(conn).first()
+        if name in SQL_CALLS or (name.startswith("execute_") and name != "execute_single"):
+            found.append(f"{node.lineno}: {name}")
+        elif isinstance(receiver, ast.Name) and receiver.id in models and name in ORM_QUERIES | ORM_WRITES:
+            found.append(f"{node.lineno}: {receiver.id}.{name}")
+        elif name in ORM_WRITES and "using_db" in {k.arg for k in node.keywords}:
+            found.append(f"{node.lineno}: .{name}(using_db=...)")
+    return sorted(set(found), key=lambda f: int(f.split(":")[0]))
+
+
+def test_only_repositories_run_queries():
+    offenders = {}
+    for package in ("api", "domain", "notifications"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative.startswith(QUERY_OWNERS) or re.fullmatch(r"domain/\w+/repository\.py", relative):
+                continue
+            if found := queries_in(path.read_text()):
+                offenders[relative] = found
+    assert offenders == {}, "\n".join(f"{p}: {', '.join(f)}" for p, f in offenders.items())
+
+
+def test_the_query_check_sees_sql_and_orm_but_not_dicts():
+    flagged = queries_in(
+        "from domain.members.models import Member as MemberRow\n"
+        "async def f(conn, d, row):\n"
+        "    await conn.execute_query_dict('SELECT 1')\n"  # 3: both the call and the string
+        "    await MemberRow.get_or_none(id=1)\n"  # 4
+        "    await MemberRow.filter(id=1).using_db(conn).select_for_update().first()\n"  # 5
+        "    await row.save(using_db=conn)\n"  # 6
+        "    await conn.execute('UPDATE members SET x = 1')\n"  # 7
+        "    d.get('x'); d.filter(1); [].all(); 'select the best one'\n"  # 8: nothing
+    )
+    assert sorted({int(f.split(":")[0]) for f in flagged}) == [3, 4, 5, 6, 7], flagged

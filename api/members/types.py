@@ -12,7 +12,7 @@ from api.relay import Connection, Node, connection, page, time_cursor, time_posi
 from api.tiers.types import TierStatus
 from api.wallets.types import CashbackWallet, Wallet
 from domain import clock
-from domain.members.models import Member as MemberRow
+from domain.members.service import MemberRow
 from domain.notifications import service as notifications
 from domain.tiers import service as tiers
 
@@ -63,13 +63,13 @@ class Member(Node):
     @strawberry.field(description="The member's points wallets (one today). Points are whole numbers.")
     async def wallets(self, info: Info) -> list[Wallet]:
         rows = await info.context.loaders.wallets.load(self.row.id)
-        return [Wallet.of(row) for row in rows if row["kind"] == "POINTS"]
+        return [Wallet.of(row) for row in rows if row.kind == "POINTS"]
 
     @strawberry.field(description="Cashback in the program currency; null when the program pays none.")
     async def cashback_wallet(self, info: Info) -> CashbackWallet | None:
         program = info.context.services.program
         rows = await info.context.loaders.wallets.load(self.row.id)
-        return next((CashbackWallet.of(program, r) for r in rows if r["kind"] == "CASHBACK"), None)
+        return next((CashbackWallet.of(program, r) for r in rows if r.kind == "CASHBACK"), None)
 
     @strawberry.field(description="The app installs that receive this member's pushes; only the member sees them.")
     async def devices(self, info: Info) -> list[Device]:

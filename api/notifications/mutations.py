@@ -12,8 +12,7 @@ from api.relay import Node, to_global_id, uuid_of
 from domain.errors import DomainError
 from domain.notifications import location
 from domain.notifications import service as notifications
-from domain.notifications.models import Device as DeviceRow
-from domain.notifications.models import Notification as NotificationRow
+from domain.notifications.service import DeviceRow, NotificationRow
 from domain.stores import service as stores
 
 

@@ -107,7 +107,7 @@ class PurchasesMutation:
         points = wallets[ledger.POINTS]
         return RecordPurchasePayload(
             purchase=Purchase.of(purchase, program.currency_decimals),
-            wallet=Wallet.of(vars(points)),
+            wallet=Wallet.of(points),
             user_errors=[],
         )
 

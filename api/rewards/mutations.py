@@ -99,7 +99,7 @@ class RewardsMutation:
             )
         except DomainError as exc:
             return RedeemRewardPayload(coupon=None, wallet=None, user_errors=UserError.of(exc))
-        return RedeemRewardPayload(coupon=Coupon.of(done.coupon), wallet=Wallet.of(vars(done.wallet)), user_errors=[])
+        return RedeemRewardPayload(coupon=Coupon.of(done.coupon), wallet=Wallet.of(done.wallet), user_errors=[])
 
     @strawberry.mutation(
         permission_classes=[IsStaff], description="Accept a coupon at the till, once: ALREADY_REDEEMED, EXPIRED."

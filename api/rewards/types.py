@@ -5,8 +5,7 @@ from datetime import datetime
 import strawberry
 
 from api.relay import Node, to_global_id
-from domain.rewards.models import Coupon as CouponRow
-from domain.rewards.models import Reward as RewardRow
+from domain.rewards.service import CouponRow, RewardRow
 
 
 @strawberry.type(description="Something members spend points on.")

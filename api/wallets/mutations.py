@@ -46,7 +46,7 @@ class WalletsMutation:
             )
         except DomainError as exc:
             return AdjustPointsPayload(wallet=None, user_errors=UserError.of(exc))
-        return AdjustPointsPayload(wallet=Wallet.of(vars(wallet)), user_errors=[])
+        return AdjustPointsPayload(wallet=Wallet.of(wallet), user_errors=[])
 
 
 @strawberry.enum
@@ -89,4 +89,4 @@ class ActivitiesMutation:
             )
         except DomainError as exc:
             return RecordActivityPayload(wallet=None, user_errors=UserError.of(exc))
-        return RecordActivityPayload(wallet=Wallet.of(vars(wallet)), user_errors=[])
+        return RecordActivityPayload(wallet=Wallet.of(wallet), user_errors=[])

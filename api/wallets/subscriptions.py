@@ -85,7 +85,7 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
 async def _changes_of(info: Info, wallet_kind: str, after: str | None) -> AsyncGenerator[events.Event, None]:
     """The changes of one kind of wallet: the other kind has its own subscription."""
     async for event in _follow(info, (events.WALLET_UPDATED,), after):
-        if event.wallet is not None and event.wallet["kind"] == wallet_kind:
+        if event.wallet is not None and event.wallet.kind == wallet_kind:
             yield event
 
 

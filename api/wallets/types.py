@@ -12,6 +12,7 @@ from strawberry.types import Info
 from api.relay import Connection, Node, connection, page, seq_cursor, seq_position, to_global_id
 from domain.program.config import Program
 from domain.wallets import service as wallets
+from domain.wallets.service import EntryRow, WalletRow
 
 
 @strawberry.enum
@@ -73,14 +74,14 @@ class EntryExplanation:
         )
 
 
-def _entry_fields(row: dict) -> dict:
+def _entry_fields(row: EntryRow) -> dict:
     """What a points entry and a cashback entry share; only their amounts differ."""
     return {
-        "kind": LedgerEntryKind(row["kind"]),
-        "description": row["description"],
-        "explanation": EntryExplanation.of(row["explanation"]),
-        "occurred_at": row["occurred_at"],
-        "seq": row["id"],
+        "kind": LedgerEntryKind(row.kind),
+        "description": row.description,
+        "explanation": EntryExplanation.of(row.explanation),
+        "occurred_at": row.occurred_at,
+        "seq": row.id,
     }
 
 
@@ -95,11 +96,11 @@ class LedgerEntry(Node):
     seq: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: dict) -> LedgerEntry:
+    def of(cls, row: EntryRow) -> LedgerEntry:
         return cls(
-            id=to_global_id("LedgerEntry", row["id"]),
-            amount=int(row["amount"]),
-            balance_after=int(row["balance_after"]),
+            id=to_global_id("LedgerEntry", row.id),
+            amount=int(row.amount),
+            balance_after=int(row.balance_after),
             **_entry_fields(row),
         )
 
@@ -115,11 +116,11 @@ class CashbackEntry(Node):
     seq: strawberry.Private[int]
 
     @classmethod
-    def of(cls, program: Program, row: dict) -> CashbackEntry:
+    def of(cls, program: Program, row: EntryRow) -> CashbackEntry:
         return cls(
-            id=to_global_id("CashbackEntry", row["id"]),
-            amount=Money.of_minor(program, row["amount"]),
-            balance_after=Money.of_minor(program, row["balance_after"]),
+            id=to_global_id("CashbackEntry", row.id),
+            amount=Money.of_minor(program, row.amount),
+            balance_after=Money.of_minor(program, row.balance_after),
             **_entry_fields(row),
         )
 
@@ -140,16 +141,16 @@ class Wallet(Node):
     member_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def of(cls, row: dict) -> Wallet:
-        assert row["kind"] == "POINTS", row["kind"]
+    def of(cls, row: WalletRow) -> Wallet:
+        assert row.kind == "POINTS", row.kind
         return cls(
-            id=to_global_id("Wallet", row["id"]),
+            id=to_global_id("Wallet", row.id),
             kind=WalletKind.POINTS,
             unit="POINTS",
-            balance=int(row["balance"]),
-            pending_balance=int(row["pending"]),
-            key=row["id"],
-            member_id=row["member_id"],
+            balance=int(row.balance),
+            pending_balance=int(row.pending),
+            key=row.id,
+            member_id=row.member_id,
         )
 
     @strawberry.field(description="Next expiry dates, soonest first, with the points that expire then.")
@@ -172,15 +173,15 @@ class CashbackWallet(Node):
     program: strawberry.Private[Program]
 
     @classmethod
-    def of(cls, program: Program, row: dict) -> CashbackWallet:
-        assert row["kind"] == "CASHBACK", row["kind"]
+    def of(cls, program: Program, row: WalletRow) -> CashbackWallet:
+        assert row.kind == "CASHBACK", row.kind
         return cls(
-            id=to_global_id("CashbackWallet", row["id"]),
+            id=to_global_id("CashbackWallet", row.id),
             kind=WalletKind.CASHBACK,
-            balance=Money.of_minor(program, row["balance"]),
-            pending_balance=Money.of_minor(program, row["pending"]),
-            key=row["id"],
-            member_id=row["member_id"],
+            balance=Money.of_minor(program, row.balance),
+            pending_balance=Money.of_minor(program, row.pending),
+            key=row.id,
+            member_id=row.member_id,
             program=program,
         )
 

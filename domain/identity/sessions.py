@@ -12,10 +12,9 @@ from tortoise.transactions import in_transaction
 
 from domain import clock
 from domain.errors import AlreadyExists, InvalidCredentials, InvalidInput
-from domain.identity.models import RefreshToken
+from domain.identity import repository
 from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
-from domain.members.models import Member
 from domain.program.config import Program
 
 
@@ -31,7 +30,7 @@ class FirebaseIdentity:
 
 @dataclass(frozen=True)
 class Session:
-    member: Member
+    member: members.MemberRow
     access_token: str
     access_token_expires_at: datetime
     refresh_token: str
@@ -41,20 +40,14 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _new_refresh_token(member_id: uuid.UUID, family: uuid.UUID, ttl: timedelta) -> str:
+async def _new_refresh_token(member_id: uuid.UUID, family: uuid.UUID, ttl: timedelta, conn=None) -> str:
     token = "rt_" + secrets.token_urlsafe(32)
     now = clock.now()
-    await RefreshToken.create(
-        family=family,
-        member_id=member_id,
-        token_hash=_hash(token),
-        issued_at=now,
-        expires_at=now + ttl,
-    )
+    await repository.insert(member_id, family, _hash(token), now, now + ttl, conn)
     return token
 
 
-async def _member_for(program: Program, identity: FirebaseIdentity) -> Member:
+async def _member_for(program: Program, identity: FirebaseIdentity) -> members.MemberRow:
     member = await members.by_firebase_uid(identity.uid)
     if member is not None:
         return member
@@ -105,17 +98,16 @@ async def refresh(refresh_token: str, issuer: TokenIssuer, refresh_ttl: timedelt
     """
     now = clock.now()
     reused = False
-    async with in_transaction():
-        row = await RefreshToken.select_for_update().get_or_none(token_hash=_hash(refresh_token))
+    async with in_transaction() as conn:
+        row = await repository.by_hash(_hash(refresh_token), conn=conn, lock=True)
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             raise InvalidCredentials("This refresh token is not valid: sign in again.")
         if row.used_at is not None:
             reused = True
-            await RefreshToken.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
+            await repository.revoke_family(row.family, now, conn)
         else:
-            row.used_at = now
-            await row.save(update_fields=["used_at"])
-            next_token = await _new_refresh_token(row.member_id, row.family, refresh_ttl)
+            await repository.mark_used(conn, row.id, now)
+            next_token = await _new_refresh_token(row.member_id, row.family, refresh_ttl, conn)
     if reused:  # raised after the commit, so the revocation sticks
         raise InvalidCredentials("This refresh token was already used: sign in again.")
     member = await members.get(row.member_id)
@@ -125,12 +117,12 @@ async def refresh(refresh_token: str, issuer: TokenIssuer, refresh_ttl: timedelt
 
 async def sign_out(refresh_token: str) -> None:
     """Revoke the family of this refresh token (the app's sign-out)."""
-    row = await RefreshToken.get_or_none(token_hash=_hash(refresh_token))
+    row = await repository.by_hash(_hash(refresh_token))
     if row is not None:
-        await RefreshToken.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=clock.now())
+        await repository.revoke_family(row.family, clock.now())
 
 
 async def is_revoked(session: uuid.UUID) -> bool:
     """Whether the session was signed out (or revoked for a reused refresh token):
     revocation marks every token of the family, so one indexed lookup answers."""
-    return await RefreshToken.filter(family=session, revoked_at__isnull=False).exists()
+    return await repository.family_revoked(session)

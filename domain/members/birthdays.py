@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from tortoise import connections
-
+from domain.members import repository
 from domain.program.config import Program
 from domain.wallets import service as wallets
 
@@ -24,26 +23,11 @@ class Birthday:
 async def celebrate(program: Program, now: datetime) -> list[Birthday]:
     """Every member whose birthday it is today in their own time zone, with the
     birthday bonus granted. Run it as often as you like: each bonus is granted once a year."""
-    rows = await connections.get("default").execute_query_dict(
-        """
-        SELECT id, timezone, birthday FROM members
-        WHERE birthday IS NOT NULL
-          AND to_char(birthday, 'MM-DD') = to_char(($1::timestamptz AT TIME ZONE timezone)::date, 'MM-DD')
-        UNION
-        -- born on 29 February: celebrated on the 28th when the year has no 29th
-        SELECT id, timezone, birthday FROM members
-        WHERE to_char(birthday, 'MM-DD') = '02-29'
-          AND to_char(($1::timestamptz AT TIME ZONE timezone)::date, 'MM-DD') = '02-28'
-          AND NOT (extract(year FROM ($1::timestamptz AT TIME ZONE timezone))::int % 4 = 0
-                   AND (extract(year FROM ($1::timestamptz AT TIME ZONE timezone))::int % 100 <> 0
-                        OR extract(year FROM ($1::timestamptz AT TIME ZONE timezone))::int % 400 = 0))
-        """,
-        [now],
-    )
+    rows = await repository.birthdays_on(now)
     celebrated = []
     for row in rows:
-        zone = ZoneInfo(row["timezone"])
+        zone = ZoneInfo(row.timezone)
         day = now.astimezone(zone).date()
-        await wallets.grant_birthday_bonus(program, row["id"], day.year)
-        celebrated.append(Birthday(row["id"], zone, day, program.bonuses.birthday))
+        await wallets.grant_birthday_bonus(program, row.id, day.year)
+        celebrated.append(Birthday(row.id, zone, day, program.bonuses.birthday))
     return celebrated

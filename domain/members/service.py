@@ -10,13 +10,13 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
-from domain.members.models import Member
+from domain.members import repository
 from domain.members.numbers import looks_like_one, new_member_number, normalise
+from domain.members.repository import MemberRow, Reachable
 from domain.program.config import Program
 from domain.wallets import ledger
 from domain.wallets import service as wallets
@@ -107,7 +107,7 @@ def _validated(profile: Profile) -> dict:
 
 async def enroll(
     program: Program, profile: Profile, *, firebase_uid: str | None = None, referral_code: str | None = None
-) -> Member:
+) -> MemberRow:
     """Enrol a new member in the entry tier, open their wallets and credit the welcome
     bonus, all in one transaction. An email already enrolled is ALREADY_EXISTS. With a
     friend's referral code, both get the referral bonus at the first purchase."""
@@ -116,7 +116,7 @@ async def enroll(
         raise InvalidInput("An email address is required.", field="email")
     if referral_code is not None:
         code = normalise(referral_code)
-        referrer = await Member.get_or_none(referral_code=code).only("id") if looks_like_one(code) else None
+        referrer = await repository.one("referral_code", code) if looks_like_one(code) else None
         if referrer is None:
             raise InvalidInput("This referral code is not one of ours.", field="referralCode")
         fields["referred_by_id"] = referrer.id
@@ -124,16 +124,22 @@ async def enroll(
     for _ in range(5):  # a member-number collision is ~impossible; retry rather than fail
         try:
             async with in_transaction() as conn:
-                member = await Member.create(
-                    using_db=conn,
-                    id=uuid.uuid4(),
-                    member_number=new_member_number(),
-                    referral_code=new_member_number(),
-                    firebase_uid=firebase_uid,
-                    tier_key=program.entry_tier.key,
-                    created_at=now,
-                    updated_at=now,
-                    **fields,
+                member = await repository.insert(
+                    conn,
+                    {
+                        "id": uuid.uuid4(),
+                        "member_number": new_member_number(),
+                        "referral_code": new_member_number(),
+                        "firebase_uid": firebase_uid,
+                        "tier_key": program.entry_tier.key,
+                        "timezone": "UTC",
+                        "locale": "en",
+                        "push_marketing": False,
+                        "location_nudges": False,
+                        "created_at": now,
+                        "updated_at": now,
+                        **fields,
+                    },
                 )
                 await ledger.lock(conn, member.id, ledger.wallet_kinds(program), now)
                 await wallets.grant_bonus(
@@ -158,37 +164,37 @@ async def enroll(
     raise RuntimeError("could not allocate a member number")
 
 
-async def get(member_id: uuid.UUID) -> Member:
-    member = await Member.get_or_none(id=member_id)
+async def get(member_id: uuid.UUID) -> MemberRow:
+    member = await repository.one("id", member_id)
     if member is None:
         raise NotFound("No member with this id.", field="memberId")
     return member
 
 
-async def find(member_id: uuid.UUID) -> Member | None:
-    return await Member.get_or_none(id=member_id)
+async def find(member_id: uuid.UUID) -> MemberRow | None:
+    return await repository.one("id", member_id)
 
 
-async def by_email(email: str) -> Member | None:
+async def by_email(email: str) -> MemberRow | None:
     email = normal_email(email)
-    return await Member.get_or_none(email=email) if len(email) <= 254 else None
+    return await repository.one("email", email) if len(email) <= 254 else None
 
 
-async def by_number(member_number: str) -> Member | None:
+async def by_number(member_number: str) -> MemberRow | None:
     number = normalise(member_number)
-    return await Member.get_or_none(member_number=number) if looks_like_one(number) else None
+    return await repository.one("member_number", number) if looks_like_one(number) else None
 
 
-async def by_firebase_uid(uid: str) -> Member | None:
-    return await Member.get_or_none(firebase_uid=uid)
+async def by_firebase_uid(uid: str) -> MemberRow | None:
+    return await repository.one("firebase_uid", uid)
 
 
-async def update_profile(member_id: uuid.UUID, profile: Profile) -> Member:
+async def update_profile(member_id: uuid.UUID, profile: Profile) -> MemberRow:
     """Change profile fields. A birthday, once set, is changed by staff only:
     it decides a yearly bonus, so members cannot move it around."""
     fields = _validated(profile)
-    async with in_transaction():
-        member = await Member.select_for_update().get_or_none(id=member_id)
+    async with in_transaction() as conn:
+        member = await repository.one("id", member_id, conn=conn, lock=True)
         if member is None:
             raise NotFound("No member with this id.", field="memberId")
         if "birthday" in fields and member.birthday not in (None, fields["birthday"]):
@@ -196,11 +202,9 @@ async def update_profile(member_id: uuid.UUID, profile: Profile) -> Member:
         if not fields:
             return member
         try:
-            await Member.filter(id=member_id).update(updated_at=clock.now(), **fields)
+            return await repository.update(member_id, {"updated_at": clock.now(), **fields}, conn=conn)
         except IntegrityError:
             raise AlreadyExists("A member with this email is already enrolled.", field="email") from None
-        await member.refresh_from_db()
-        return member
 
 
 async def update_preferences(
@@ -210,27 +214,27 @@ async def update_preferences(
     location_nudges: bool | None = None,
     timezone: str | None = None,
     locale: str | None = None,
-) -> Member:
+) -> MemberRow:
     changes: dict = {}
     if push_marketing is not None:
         changes["push_marketing"] = push_marketing
     if location_nudges is not None:
         changes["location_nudges"] = location_nudges
     changes.update(_validated(Profile(timezone=timezone, locale=locale)))
-    updated = await Member.filter(id=member_id).update(updated_at=clock.now(), **changes)
-    if not updated:
+    updated = await repository.update(member_id, {"updated_at": clock.now(), **changes})
+    if updated is None:
         raise NotFound("No member with this id.", field="memberId")
-    return await get(member_id)
+    return updated
 
 
-async def link_firebase(member: Member, uid: str) -> Member:
-    member.firebase_uid = uid
-    member.updated_at = clock.now()
+async def link_firebase(member: MemberRow, uid: str) -> MemberRow:
     try:
-        await member.save(update_fields=["firebase_uid", "updated_at"])
+        linked = await repository.update(member.id, {"firebase_uid": uid, "updated_at": clock.now()})
     except IntegrityError:
         raise AlreadyExists("This sign-in is already linked to another member.") from None
-    return member
+    if linked is None:
+        raise NotFound("No member with this id.", field="memberId")
+    return linked
 
 
 async def newest(
@@ -238,19 +242,47 @@ async def newest(
     *,
     before: tuple[datetime, uuid.UUID] | None = None,
     search: str | None = None,
-) -> list[Member]:
+) -> list[MemberRow]:
     """Members newest first, keyset-paged on (created_at, id). `search` is an email or a
     member number as a cashier types it; anything else matches no one."""
-    query = Member.all()
+    email = number = None
     if search:
         email, number = normal_email(search), normalise(search.strip())
         if "@" in email and len(email) <= 254:
-            query = query.filter(email=email)
+            number = None
         elif looks_like_one(number):
-            query = query.filter(member_number=number)
+            email = None
         else:
             return []
-    if before is not None:
-        created_at, id_ = before
-        query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
-    return await query.order_by("-created_at", "-id").limit(limit)
+    return await repository.newest(limit, before, email, number)
+
+
+# --- for the other areas: who may be reached, the tier columns, the referral ----------
+
+
+async def reachable(member_ids: list[uuid.UUID]) -> list[Reachable]:
+    """Time zone and push consents of these members (a deleted one is absent)."""
+    return await repository.reachable(member_ids)
+
+
+async def lock_location_consent(conn, member_id: uuid.UUID) -> bool:
+    """Whether the member said yes to location nudges, their row locked until the caller commits
+    (two reports of one member queue one after the other)."""
+    return bool(await repository.lock_location_consent(conn, member_id))
+
+
+async def tier_key(conn, member_id: uuid.UUID, *, lock: bool = False) -> str | None:
+    return await repository.tier_key(conn, member_id, lock=lock)
+
+
+async def set_tier(conn, member_id: uuid.UUID, tier_key: str | None, now: datetime) -> None:
+    await repository.set_tier(conn, member_id, tier_key, now)
+
+
+async def due_for_requalification(boundary: datetime) -> list[uuid.UUID]:
+    """Members whose tier was last set (or who enrolled) before `boundary`, by id."""
+    return await repository.due_for_requalification(boundary)
+
+
+async def referrer_awaiting_first_purchase(conn, member_id: uuid.UUID) -> uuid.UUID | None:
+    return await repository.referrer_awaiting_first_purchase(conn, member_id)

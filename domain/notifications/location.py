@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from domain import clock
+from domain.members import service as members
+from domain.notifications import repository
 from domain.notifications import service as notifications
 from domain.program.config import Notifications, Program
 from domain.stores import service as stores
@@ -24,10 +26,7 @@ async def report(program: Program, member_id: uuid.UUID, latitude: float, longit
         return found
     async with in_transaction() as conn:
         # The member row lock makes the caps hold when two reports race.
-        member = await conn.execute_query_dict(
-            "SELECT location_nudges FROM members WHERE id = $1 FOR UPDATE", [member_id]
-        )
-        if member and member[0]["location_nudges"]:
+        if await members.lock_location_consent(conn, member_id):
             await _nudge(conn, program, member_id, speaking)
     return found  # without consent nothing is queued, and nothing about the position is kept
 
@@ -35,14 +34,9 @@ async def report(program: Program, member_id: uuid.UUID, latitude: float, longit
 async def _nudge(conn, program: Program, member_id: uuid.UUID, speaking: list[stores.Nearby]) -> None:
     rules = program.notifications
     now = clock.now()
-    recent = await conn.execute_query_dict(
-        """
-        SELECT data->>'store' AS store, created_at FROM notifications
-        WHERE member_id = $1 AND kind = 'LOCATION' AND created_at > $2
-        """,
-        [member_id, now - max(timedelta(hours=rules.location_cooldown_hours), timedelta(days=1))],
-    )
-    nearby = choose(rules, speaking, [(r["store"], r["created_at"]) for r in recent], now)
+    since = now - max(timedelta(hours=rules.location_cooldown_hours), timedelta(days=1))
+    recent = await repository.recent_location_nudges(conn, member_id, since)
+    nearby = choose(rules, speaking, recent, now)
     if nearby is None:
         return
     await notifications.enqueue(

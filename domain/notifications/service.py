@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
 from domain import clock
 from domain.errors import InvalidInput, NotFound
-from domain.notifications.models import Device, Notification
+from domain.notifications import repository
+from domain.notifications.repository import ClaimedRow, DeviceRow, NotificationRow, Outcome, QueueDepth, SentCounts
 
 PLATFORMS = ("IOS", "ANDROID", "WEB")
 KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN")
@@ -25,7 +23,7 @@ async def register_device(
     platform: str,
     installation_id: str | None = None,
     app_version: str | None = None,
-) -> Device:
+) -> DeviceRow:
     """Register (or refresh) the app install's token for this member. A token that
     belonged to another member moves to this one: one install, one member."""
     token = valid_token(fcm_token)
@@ -35,23 +33,10 @@ async def register_device(
         raise InvalidInput("installationId has 1 to 200 characters.", field="installationId")
     if app_version is not None and not 1 <= len(app_version) <= 40:
         raise InvalidInput("appVersion has 1 to 40 characters.", field="appVersion")
-    now = clock.now()
     try:
-        rows = await connections.get("default").execute_query_dict(
-            """
-            INSERT INTO devices (id, member_id, fcm_token, installation_id, platform, app_version, last_seen_at,
-                                 created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-            ON CONFLICT (fcm_token) DO UPDATE SET member_id = EXCLUDED.member_id, platform = EXCLUDED.platform,
-                installation_id = COALESCE(EXCLUDED.installation_id, devices.installation_id),
-                app_version = COALESCE(EXCLUDED.app_version, devices.app_version), last_seen_at = EXCLUDED.last_seen_at
-            RETURNING id
-            """,
-            [uuid.uuid4(), member_id, token, installation_id, platform, app_version, now],
-        )
+        return await repository.upsert_device(member_id, token, platform, installation_id, app_version, clock.now())
     except IntegrityError:  # the only foreign key: the member was deleted after the token was issued
         raise NotFound("No member with this id.", field="memberId") from None
-    return await Device.get(id=rows[0]["id"])
 
 
 def valid_token(fcm_token: str) -> str:
@@ -63,12 +48,12 @@ def valid_token(fcm_token: str) -> str:
 
 async def unregister_device(member_id: uuid.UUID, fcm_token: str) -> bool:
     """Sign-out: the member's token stops receiving pushes."""
-    return bool(await Device.filter(member_id=member_id, fcm_token=valid_token(fcm_token)).delete())
+    return await repository.delete_device(member_id, valid_token(fcm_token))
 
 
 async def prune_tokens(tokens: list[str]) -> int:
     """FCM said these tokens are gone (UNREGISTERED, SENDER_ID_MISMATCH)."""
-    return await Device.filter(fcm_token__in=tokens).delete() if tokens else 0
+    return await repository.delete_tokens(tokens) if tokens else 0
 
 
 async def enqueue(
@@ -85,64 +70,59 @@ async def enqueue(
     """Record a notification to send at `due_at`, once per dedupe key. Returns
     whether it is new (False: this reason was recorded before)."""
     assert kind in KINDS
-    rows = await (conn or connections.get("default")).execute_query_dict(
-        """
-        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
-                                   created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED', $8, 0, $9)
-        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
-        """,
-        [
-            uuid.uuid4(),
-            member_id,
-            kind,
-            title[:120],
-            body[:500],
-            json.dumps(data or {}),
-            dedupe_key[:200],
-            due_at,
-            clock.now(),
-        ],
+    return await repository.insert(
+        member_id, kind, title[:120], body[:500], data or {}, dedupe_key[:200], due_at, clock.now(), conn
     )
-    return bool(rows)
 
 
-async def inbox(member_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None) -> list[Notification]:
+async def inbox(member_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None) -> list[NotificationRow]:
     """What the member was sent, newest first."""
-    query = Notification.filter(member_id=member_id, state="SENT")
-    if before is not None:
-        created_at, id_ = before
-        query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
-    return await query.order_by("-created_at", "-id").limit(limit)
+    return await repository.sent_to(member_id, limit, before)
 
 
-async def mark(member_id: uuid.UUID, notification_id: uuid.UUID, *, opened: bool) -> Notification:
+async def mark(member_id: uuid.UUID, notification_id: uuid.UUID, *, opened: bool) -> NotificationRow:
     """The member read (or opened) it; the first time counts."""
-    notification = await Notification.get_or_none(id=notification_id, member_id=member_id)
+    notification = await repository.mark_seen(notification_id, member_id, clock.now(), opened)
     if notification is None:
         raise NotFound("No notification with this id.", field="notificationId")
-    now = clock.now()
-    fields = []
-    if notification.read_at is None:
-        notification.read_at = now
-        fields.append("read_at")
-    if opened and notification.opened_at is None:
-        notification.opened_at = now
-        fields.append("opened_at")
-    if fields:
-        await notification.save(update_fields=fields)
     return notification
 
 
-async def devices_of(member_id: uuid.UUID, limit: int = 50) -> list[Device]:
+async def devices_of(member_id: uuid.UUID, limit: int = 50) -> list[DeviceRow]:
     """The member's app installs, most recently seen first (bounded: a member has a few)."""
-    return await Device.filter(member_id=member_id).order_by("-last_seen_at", "-id").limit(limit)
+    return await repository.devices_of(member_id, limit)
 
 
-async def device(device_id: uuid.UUID) -> Device | None:
-    return await Device.get_or_none(id=device_id)
+async def device(device_id: uuid.UUID) -> DeviceRow | None:
+    return await repository.device(device_id)
 
 
-async def notification(notification_id: uuid.UUID) -> Notification | None:
+async def notification(notification_id: uuid.UUID) -> NotificationRow | None:
     """A notification as the inbox shows it: only the ones that were sent."""
-    return await Notification.get_or_none(id=notification_id, state="SENT")
+    return await repository.sent(notification_id)
+
+
+# --- what the dispatcher and the metrics read ------------------------------------------
+
+
+async def claim(now: datetime, limit: int, claimed_until: datetime, priority: list[str]) -> list[ClaimedRow]:
+    """Take up to `limit` due notifications, highest priority first, with a lease until `claimed_until`."""
+    return await repository.claim(now, limit, claimed_until, priority)
+
+
+async def tokens_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    return await repository.tokens_of(member_ids)
+
+
+async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.UUID, SentCounts]:
+    return await repository.sent_since(member_ids, since)
+
+
+async def record_outcomes(rows: list[Outcome]) -> None:
+    if rows:
+        await repository.write_outcomes(rows)
+
+
+async def queue_depths(now: datetime, limit: int) -> list[QueueDepth]:
+    """The push queue by kind: due rows (counted up to `limit`) and the oldest due row."""
+    return await repository.queue_depths(now, limit, list(KINDS))

@@ -3,46 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
+from domain.members import service as members
 from domain.program.config import Program
+from domain.purchases import repository
+from domain.purchases.repository import PurchaseRow
 from domain.tiers import service as tiers
 from domain.wallets import earning, ledger
 from domain.wallets.expiry import expires_at
+from domain.wallets.service import WalletRow
 
 MAX_AMOUNT = Decimal("1000000")  # a sane ceiling for one receipt
 CHANNELS = ("STORE", "ONLINE", "APP")
 
 
-@dataclass(frozen=True)
-class PurchaseView:
-    id: uuid.UUID
-    member_id: uuid.UUID
-    external_id: str
-    channel: str
-    store_key: str
-    amount: Decimal
-    currency: str
-    points_earned: int
-    cashback_earned: int
-    refunded_amount: Decimal
-    points_reversed: int
-    shortfall: int
-    occurred_at: datetime
-
-
-_COLUMNS = (
-    "id, member_id, external_id, channel, store_key, amount, currency, points_earned, cashback_earned,"
-    " refunded_amount, points_reversed, shortfall, occurred_at"
-)
+# A purchase as recorded, with what its refunds took back.
+PurchaseView = PurchaseRow
 
 
 def valid_amount(program: Program, amount: Decimal, field: str = "amount") -> Decimal:
@@ -77,7 +60,7 @@ async def record(
     currency: str,
     channel: str,
     store_key: str = "",
-) -> tuple[PurchaseView, dict[str, ledger.WalletRow]]:
+) -> tuple[PurchaseView, dict[str, WalletRow]]:
     """Record a receipt and credit its points once. The same (channel, store,
     external id) again returns the stored purchase; with a different member, amount
     or currency it is IDEMPOTENCY_CONFLICT."""
@@ -94,38 +77,22 @@ async def record(
             conn, [m for m in (member_id, referrer) if m], ledger.wallet_kinds(program), now
         )
         wallets = locked[member_id]
-        standing = await _standing(conn, program, member_id, now)
-        earned = earning.for_purchase(program, amount, standing["tier_key"], now, standing["earned_today"])
+        standing = await tiers.standing(conn, program, member_id, now, today=True)
+        if standing is None:  # the lock above found the member; only a concurrent delete gets here
+            raise NotFound("No member with this id.", field="memberId")
+        earned = earning.for_purchase(program, amount, standing.tier_key, now, standing.earned_today)
         pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
-        rows = await conn.execute_query_dict(
-            "INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency, occurred_at,"
-            " points_earned, cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, 0, 0)"
-            f" ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING {_COLUMNS}",
-            [
-                uuid.uuid4(),
-                member_id,
-                channel,
-                store_key,
-                external_id,
-                amount,
-                currency,
-                now,
-                earned.points,
-                earned.cashback,
-            ],
+        purchase = await repository.insert(
+            conn, member_id, channel, store_key, external_id, amount, currency, now, earned.points, earned.cashback
         )
-        if not rows:  # sent before: answer what was recorded then
-            existing = await _find(
-                conn, "channel = $1 AND store_key = $2 AND external_id = $3", [channel, store_key, external_id]
-            )
+        if purchase is None:  # sent before: answer what was recorded then
+            existing = await repository.by_receipt(conn, channel, store_key, external_id)
             if (existing.member_id, existing.amount, existing.currency) != (member_id, amount, currency):
                 raise IdempotencyConflict(
                     "This receipt was recorded before with a different member, amount or currency.",
                     field="externalId",
                 )
-            return existing, wallets
-        purchase = PurchaseView(**rows[0])
+            return existing, _rows(wallets)
         await ledger.credit(
             conn,
             wallets[ledger.POINTS],
@@ -154,23 +121,22 @@ async def record(
             )
         if referrer is not None:
             await _referral_bonuses(conn, program, member_id, referrer, locked, now)
-        qualifying = standing["qualifying"] + (0 if pending_until else earned.points)
-        reached = tiers.upgrade_for(program, standing["tier_key"], qualifying)
+        qualifying = standing.qualifying + (0 if pending_until else earned.points)
+        reached = tiers.upgrade_for(program, standing.tier_key, qualifying)
         if reached is not None:
             await tiers.move(conn, member_id, reached, now)
-        return purchase, wallets
+        return purchase, _rows(wallets)
+
+
+def _rows(held: dict[str, ledger.Held]) -> dict[str, WalletRow]:
+    return {kind: wallet.row() for kind, wallet in held.items()}
 
 
 async def _referrer_awaiting_first_purchase(conn, program: Program, member_id: uuid.UUID) -> uuid.UUID | None:
     """Who referred this member, when their first purchase is about to land."""
     if not (program.bonuses.referrer or program.bonuses.referee):
         return None
-    rows = await conn.execute_query_dict(
-        "SELECT referred_by_id FROM members m WHERE id = $1 AND referred_by_id IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.id)",
-        [member_id],
-    )
-    return rows[0]["referred_by_id"] if rows else None
+    return await members.referrer_awaiting_first_purchase(conn, member_id)
 
 
 async def _referral_bonuses(conn, program: Program, member_id, referrer, locked, now: datetime) -> None:
@@ -190,33 +156,6 @@ async def _referral_bonuses(conn, program: Program, member_id, referrer, locked,
             explanation={"rule": f"referral:{side}"},
             dedupe_key=f"referral:{side}:{member_id}",
         )
-
-
-async def _standing(conn, program: Program, member_id: uuid.UUID, now: datetime) -> dict:
-    """The member's tier, purchase points earned today (the program's day) and
-    qualifying points, in one query."""
-    local = now.astimezone(program.zone)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = await conn.execute_query_dict(
-        """
-        SELECT m.tier_key,
-               (SELECT COALESCE(SUM(points_earned), 0) FROM purchases
-                 WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3) AS earned_today,
-               (SELECT COALESCE(SUM(qualifying), 0) FROM ledger_entries
-                 WHERE member_id = $1 AND occurred_at > $4) AS qualifying
-        FROM members m WHERE m.id = $1
-        """,
-        [member_id, midnight, midnight + timedelta(days=1), tiers.window_start(program, now)],
-    )
-    row = rows[0]
-    return {"tier_key": row["tier_key"], "earned_today": int(row["earned_today"]), "qualifying": int(row["qualifying"])}
-
-
-async def _find(conn, where: str, params: list) -> PurchaseView:
-    rows = await conn.execute_query_dict(f"SELECT {_COLUMNS} FROM purchases WHERE {where}", params)
-    if not rows:
-        raise NotFound("No purchase with this externalId.", field="externalId")
-    return PurchaseView(**rows[0])
 
 
 async def refund(
@@ -241,14 +180,11 @@ async def refund(
         purchase = await _one_purchase(conn, external_id, channel, store_key)
         kinds = ledger.wallet_kinds(program)
         wallets = await ledger.lock(conn, purchase.member_id, kinds, now)
-        purchase = await _find(conn, "id = $1 FOR UPDATE", [purchase.id])  # current, under the lock
+        purchase = await repository.by_id(purchase.id, conn=conn, lock=True)  # current, under the lock
         if idempotency_key is not None:
-            done = await conn.execute_query_dict(
-                "SELECT amount FROM refunds WHERE purchase_id = $1 AND idempotency_key = $2",
-                [purchase.id, idempotency_key],
-            )
-            if done:
-                if Decimal(done[0]["amount"]) != amount:
+            done = await repository.refunded_with_key(conn, purchase.id, idempotency_key)
+            if done is not None:
+                if done != amount:
                     raise IdempotencyConflict("This refund key was used with another amount.", field="idempotencyKey")
                 return purchase
         refundable = purchase.amount - purchase.refunded_amount
@@ -257,27 +193,15 @@ async def refund(
 
         refunded = purchase.refunded_amount + amount
         points = _share(purchase.points_earned, refunded, purchase.amount) - purchase.points_reversed
-        cashback_rows = await conn.execute_query_dict(
-            "SELECT cashback_reversed FROM purchases WHERE id = $1", [purchase.id]
-        )
-        cashback_reversed = int(cashback_rows[0]["cashback_reversed"])
-        cashback = _share(purchase.cashback_earned, refunded, purchase.amount) - cashback_reversed
+        cashback = _share(purchase.cashback_earned, refunded, purchase.amount) - purchase.cashback_reversed
 
         taken_points, short_points = await _take_back(
             conn, wallets.get(ledger.POINTS), purchase, points, now, qualifying=True
         )
         taken_cash, _ = await _take_back(conn, wallets.get(ledger.CASHBACK), purchase, cashback, now)
-        await conn.execute_query(
-            "UPDATE purchases SET refunded_amount = refunded_amount + $2, points_reversed = points_reversed + $3,"
-            " cashback_reversed = cashback_reversed + $4, shortfall = shortfall + $5 WHERE id = $1",
-            [purchase.id, amount, points, cashback, short_points],
+        return await repository.add_refund(
+            conn, purchase.id, amount, points, cashback, taken_points, taken_cash, short_points, idempotency_key, now
         )
-        await conn.execute_query(
-            "INSERT INTO refunds (purchase_id, amount, points_reversed, cashback_reversed, shortfall,"
-            " idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [purchase.id, amount, taken_points, taken_cash, short_points, idempotency_key, now],
-        )
-        return await _find(conn, "id = $1", [purchase.id])
 
 
 def _share(total: int, part: Decimal, whole: Decimal) -> int:
@@ -286,7 +210,7 @@ def _share(total: int, part: Decimal, whole: Decimal) -> int:
 
 
 async def _take_back(
-    conn, wallet: ledger.WalletRow | None, purchase: PurchaseView, amount: int, now: datetime, qualifying: bool = False
+    conn, wallet: ledger.Held | None, purchase: PurchaseView, amount: int, now: datetime, qualifying: bool = False
 ) -> tuple[int, int]:
     """(taken, shortfall): cancel pending points of the purchase first, then debit."""
     if wallet is None or amount <= 0:
@@ -312,23 +236,13 @@ async def _take_back(
 
 
 async def _one_purchase(conn, external_id: str, channel: str | None, store_key: str | None) -> PurchaseView:
-    where, params = "external_id = $1", [external_id]
-    if channel is not None:
-        where += f" AND channel = ${len(params) + 1}"
-        params.append(channel)
-    if store_key is not None:
-        where += f" AND store_key = ${len(params) + 1}"
-        params.append(store_key)
-    rows = await conn.execute_query_dict(f"SELECT {_COLUMNS} FROM purchases WHERE {where} LIMIT 2", params)
+    rows = await repository.by_external_id(conn, external_id, channel, store_key)
     if not rows:
         raise NotFound("No purchase with this externalId.", field="externalId")
     if len(rows) > 1:
         raise InvalidInput("Several purchases have this externalId: give channel and storeId too.", field="externalId")
-    return PurchaseView(**rows[0])
+    return rows[0]
 
 
 async def find(purchase_id: uuid.UUID) -> PurchaseView | None:
-    rows = await connections.get("default").execute_query_dict(
-        f"SELECT {_COLUMNS} FROM purchases WHERE id = $1", [purchase_id]
-    )
-    return PurchaseView(**rows[0]) if rows else None
+    return await repository.by_id(purchase_id)

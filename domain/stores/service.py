@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput
 from domain.program.config import Program
-from domain.stores.models import Store
+from domain.stores import repository
+from domain.stores.repository import StoreRow
 
 EARTH_RADIUS_M = 6_371_000
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -56,7 +57,7 @@ def _place(s) -> Place:
 
 async def all_places(program: Program) -> list[Place]:
     places = {s.key: _place(s) for s in program.stores}
-    for row in await Store.all():
+    for row in await repository.all_stores():
         places.setdefault(row.key, _place(row))
     return list(places.values())
 
@@ -74,10 +75,10 @@ async def nearby(program: Program, latitude: float, longitude: float) -> list[Ne
 
 async def add(
     program: Program, *, key: str, name: str, latitude: float, longitude: float, radius_meters: int, message: str | None
-) -> Store:
+) -> StoreRow:
     if not KEY.match(key):
         raise InvalidInput("key: lower-case letters, digits, - and _, up to 40.", field="key")
-    if any(s.key == key for s in program.stores) or await Store.exists(key=key):
+    if any(s.key == key for s in program.stores) or await repository.by_key(key) is not None:
         raise AlreadyExists(f"A store with key {key!r} exists.", field="key")
     name = text.name(name, "name", what="A store name")
     valid_position(latitude, longitude)
@@ -85,15 +86,8 @@ async def add(
         raise InvalidInput("radiusMeters is between 10 and 50,000.", field="radiusMeters")
     if message is not None and len(message) > 300:
         raise InvalidInput("A message has at most 300 characters.", field="message")
-    return await Store.create(
-        id=uuid.uuid4(),
-        key=key,
-        name=name,
-        latitude=latitude,
-        longitude=longitude,
-        radius_meters=radius_meters,
-        message=message,
-        created_at=clock.now(),
+    return await repository.insert(
+        StoreRow(uuid.uuid4(), key, name, latitude, longitude, radius_meters, message, clock.now())
     )
 
 
@@ -102,5 +96,5 @@ async def place(program: Program, key: str) -> Place | None:
     for s in program.stores:
         if s.key == key:
             return _place(s)
-    row = await Store.get_or_none(key=key)
+    row = await repository.by_key(key)
     return _place(row) if row else None

@@ -14,8 +14,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain import clock
+from domain.members import service as members
 from domain.program.config import Program, Tier, TierWindow
+from domain.tiers import repository
 from domain.wallets import ledger
+from domain.wallets import service as wallets
 
 
 @dataclass(frozen=True)
@@ -69,21 +72,37 @@ def window_start(program: Program, now: datetime) -> datetime:
     return now - timedelta(days=365)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where a member stands: the tier they hold, their qualifying points in the window
+    (negative when a refund outlives in the window the purchase it takes back) and, for a
+    purchase, the purchase points earned in the program's day."""
+
+    tier_key: str
+    qualifying: int
+    earned_today: int
+
+
+async def standing(
+    conn: BaseDBAsyncClient | None, program: Program, member_id: uuid.UUID, now: datetime, *, today: bool = False
+) -> Standing | None:
+    """The one function that computes a member's standing (None: no such member), in one statement."""
+    day = None
+    if today:
+        midnight = now.astimezone(program.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = (midnight, midnight + timedelta(days=1))
+    row = await repository.standing(conn or connections.get("default"), member_id, window_start(program, now), day)
+    return Standing(row.tier_key, row.qualifying, row.earned_today) if row else None
+
+
 async def qualifying_points(conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, now: datetime) -> int:
-    rows = await conn.execute_query_dict(
-        "SELECT COALESCE(SUM(qualifying), 0) AS q FROM ledger_entries WHERE member_id = $1 AND occurred_at > $2",
-        [member_id, window_start(program, now)],
-    )
-    return max(0, int(rows[0]["q"]))
+    found = await standing(conn, program, member_id, now)
+    return max(0, found.qualifying) if found else 0
 
 
 async def move(conn: BaseDBAsyncClient, member_id: uuid.UUID, tier: Tier, now: datetime) -> None:
-    await conn.execute_query(
-        "UPDATE members SET tier_key = $2, tier_changed_at = $3 WHERE id = $1", [member_id, tier.key, now]
-    )
-    await conn.execute_query(
-        "INSERT INTO wallet_events (member_id, kind, created_at) VALUES ($1, 'TIER_CHANGED', $2)", [member_id, now]
-    )
+    await members.set_tier(conn, member_id, tier.key, now)
+    await wallets.record_tier_change(conn, member_id, now)
 
 
 def current_tier(program: Program, tier_key: str) -> Tier:
@@ -120,16 +139,16 @@ async def requalify(conn: BaseDBAsyncClient, program: Program, member_id: uuid.U
     """Apply `requalified` to one member (the worker runs it at period end)."""
     # The wallet lock orders this member's events like every other writer's.
     await ledger.lock(conn, member_id, (ledger.POINTS,), now)
-    rows = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1 FOR UPDATE", [member_id])
-    if not rows:
+    tier_key = await members.tier_key(conn, member_id, lock=True)
+    if tier_key is None:
         return None
-    current = current_tier(program, rows[0]["tier_key"])
+    current = current_tier(program, tier_key)
     new = requalified(program, current, await qualifying_points(conn, program, member_id, now))
     if new.key != current.key:
         await move(conn, member_id, new, now)
         return new
     # Kept: a new period starts now.
-    await conn.execute_query("UPDATE members SET tier_changed_at = $2 WHERE id = $1", [member_id, now])
+    await members.set_tier(conn, member_id, None, now)
     return None
 
 
@@ -141,13 +160,11 @@ async def requalify_due(program: Program, now: datetime) -> int:
         boundary = window_start(program, now)
     else:
         boundary = now - timedelta(days=365)
-    rows = await connections.get("default").execute_query_dict(
-        "SELECT id FROM members WHERE COALESCE(tier_changed_at, created_at) < $1 ORDER BY id", [boundary]
-    )
     moved = 0
-    for row in rows:  # one short transaction each: a member at a time, never a long lock
+    for member_id in await members.due_for_requalification(boundary):
+        # one short transaction each: a member at a time, never a long lock
         async with in_transaction() as conn:
-            moved += await requalify(conn, program, row["id"], now) is not None
+            moved += await requalify(conn, program, member_id, now) is not None
     return moved
 
 
@@ -187,8 +204,8 @@ async def run_expiry(program: Program, now: datetime | None = None) -> ExpiryRun
     async with in_transaction() as conn:
         released = await ledger.release_due(conn, now)
         for member_id in released:
-            tier_key = await conn.execute_query_dict("SELECT tier_key FROM members WHERE id = $1", [member_id])
-            await upgrade_if_reached(conn, program, member_id, tier_key[0]["tier_key"], now)
+            tier_key = await members.tier_key(conn, member_id)
+            await upgrade_if_reached(conn, program, member_id, tier_key or "", now)
     async with in_transaction() as conn:
         expired = await ledger.expire_due(conn, now)
     return ExpiryRun(released_members=len(released), expired=expired)

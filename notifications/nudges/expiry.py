@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from tortoise import connections
-
 from domain import clock
 from domain.notifications import service as notifications
 from domain.program.config import Program
+from domain.rewards import service as rewards
+from domain.wallets import service as wallets
 from notifications.recheck import Queued
 
 KIND = "EXPIRY"
@@ -22,46 +22,29 @@ async def queue_expiry_warnings(program: Program, now: datetime | None = None) -
     warnings = sorted(program.notifications.expiry_warning_days)
     if not warnings:
         return 0
-    rows = await connections.get("default").execute_query_dict(
-        """
-        SELECT w.member_id, l.expires_at, SUM(l.remaining) AS amount
-        FROM lots l JOIN wallets w ON w.id = l.wallet_id
-        WHERE w.kind = 'POINTS' AND l.state = 'AVAILABLE' AND l.remaining > 0
-          AND l.expires_at > $1 AND l.expires_at <= $2
-        GROUP BY w.member_id, l.expires_at
-        """,
-        [now, now + timedelta(days=warnings[-1])],
-    )
-    cheapest = await _cheapest_rewards()
+    rows = await wallets.expiring_points(now, now + timedelta(days=warnings[-1]))
+    cheapest = await rewards.cheapest_for_everyone()
     queued = 0
     for row in rows:
-        days_left = (row["expires_at"] - now).total_seconds() / 86400
+        days_left = (row.expires_at - now).total_seconds() / 86400
         # The closest warning that is due: points 5 days out get the 7-day one only.
         warning = next(n for n in warnings if days_left <= n)
-        amount = int(row["amount"])
-        day = row["expires_at"].astimezone(program.zone).date() - timedelta(days=1)  # last day to use them
-        affordable = [r for r in cheapest if r["points_cost"] <= amount]
+        amount = row.amount
+        day = row.expires_at.astimezone(program.zone).date() - timedelta(days=1)  # last day to use them
+        affordable = [r for r in cheapest if r.points_cost <= amount]
         body = f"{amount} points expire after {day:%d %B}."
         if affordable:
-            body += f" They still buy {affordable[-1]['name']}."
+            body += f" They still buy {affordable[-1].name}."
         queued += await notifications.enqueue(
-            row["member_id"],
+            row.member_id,
             kind=KIND,
             title="Your points are about to expire",
             body=body,
-            dedupe_key=f"expiry:{row['member_id']}:{row['expires_at'].isoformat()}:{warning}",
+            dedupe_key=f"expiry:{row.member_id}:{row.expires_at.isoformat()}:{warning}",
             due_at=now,
-            data={"amount": amount, "expiresAt": row["expires_at"].isoformat(), "lastDay": day.isoformat()},
+            data={"amount": amount, "expiresAt": row.expires_at.isoformat(), "lastDay": day.isoformat()},
         )
     return queued
-
-
-async def _cheapest_rewards() -> list[dict]:
-    """Active rewards by cost, cheapest first (a handful: the catalogue is small)."""
-    return await connections.get("default").execute_query_dict(
-        "SELECT name, points_cost FROM rewards WHERE active AND (stock IS NULL OR stock > 0)"
-        " AND min_tier_rank = 0 ORDER BY points_cost LIMIT 50"
-    )
 
 
 async def stale(queued: list[Queued]) -> dict[uuid.UUID, str]:
@@ -70,17 +53,5 @@ async def stale(queued: list[Queued]) -> dict[uuid.UUID, str]:
     warned = [q for q in queued if "expiresAt" in q.data]
     if not warned:
         return {}
-    rows = await connections.get("default").execute_query_dict(
-        """
-        SELECT q.id FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS q(id, member_id, expires_at)
-        WHERE (SELECT COALESCE(SUM(l.remaining), 0) FROM lots l JOIN wallets w ON w.id = l.wallet_id
-               WHERE w.member_id = q.member_id AND w.kind = 'POINTS' AND l.state = 'AVAILABLE'
-                 AND l.expires_at = q.expires_at) <= 0
-        """,
-        [
-            [q.id for q in warned],
-            [q.member_id for q in warned],
-            [datetime.fromisoformat(q.data["expiresAt"]) for q in warned],
-        ],
-    )
-    return {r["id"]: "NOTHING_TO_EXPIRE: the points were spent" for r in rows}
+    spent = await wallets.all_spent([(q.id, q.member_id, datetime.fromisoformat(q.data["expiresAt"])) for q in warned])
+    return dict.fromkeys(spent, "NOTHING_TO_EXPIRE: the points were spent")

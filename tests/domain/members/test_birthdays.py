@@ -15,7 +15,7 @@ PROGRAM = load(None)  # the demo program: birthday bonus 200
 
 async def points(member_id) -> int:
     (points_wallet, *_) = (await wallets.wallets_of([member_id]))[member_id]
-    return int(points_wallet["balance"])
+    return points_wallet.balance
 
 
 async def test_the_birthday_starts_at_midnight_member_local_and_pays_once():

@@ -107,7 +107,7 @@ async def test_expiry_runs_once_and_tells_what_expired():
     assert s["balance"] == 0
     assert_consistent(s)
     rows = await wallets.entries((await _wallet_id(m)), 10, None)
-    assert next((r["kind"], r["amount"], r["balance_after"]) for r in rows) == ("EXPIRE", -25, 0)
+    assert next((r.kind, r.amount, r.balance_after) for r in rows) == ("EXPIRE", -25, 0)
 
 
 async def _wallet_id(member_id):

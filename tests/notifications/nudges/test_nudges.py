@@ -151,14 +151,14 @@ async def test_a_claim_takes_the_highest_priority_first_across_a_backlog():
     )
 
     first = await claim(PROGRAM, clock.now(), 2)
-    assert [(n["kind"], n["member_id"]) for n in first] == [("EXPIRY", ids[4]), ("BIRTHDAY", ids[3])]
+    assert [(n.kind, n.member_id) for n in first] == [("EXPIRY", ids[4]), ("BIRTHDAY", ids[3])]
     second = await claim(PROGRAM, clock.now(), 5)  # what is not due yet stays queued
-    assert [(n["kind"], n["member_id"]) for n in second] == [("CAMPAIGN", m) for m in ids[:3]]
+    assert [(n.kind, n.member_id) for n in second] == [("CAMPAIGN", m) for m in ids[:3]]
     assert await claim(PROGRAM, clock.now(), 5) == []
     # a claim whose lease ran out (its worker died) is claimed again, once
     at(datetime(2030, 3, 5, 12, 3, tzinfo=UTC))
     again = await claim(PROGRAM, clock.now(), 10)
-    assert sorted(n["member_id"] for n in again) == sorted([ids[4], ids[3], *ids[:3]])
+    assert sorted(n.member_id for n in again) == sorted([ids[4], ids[3], *ids[:3]])
     assert await claim(PROGRAM, clock.now(), 10) == []
 
 

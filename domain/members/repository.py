@@ -1,0 +1,186 @@
+"""The members table: the only module that queries it. Rows leave as `MemberRow`
+(frozen; the same field names as the model); the caller's transaction, when it has
+one, is passed as `conn`. Tiers read and move `tier_key` through `domain.members.service`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
+
+_COLUMNS = (
+    "id, member_number, email, display_name, birthday, timezone, locale, push_marketing, location_nudges,"
+    " firebase_uid, tier_key, tier_changed_at, referral_code, referred_by_id, created_at, updated_at"
+)
+# The columns a profile or preference update may set (the keys callers pass are checked against it).
+WRITABLE = frozenset(
+    ("email", "display_name", "birthday", "timezone", "locale", "push_marketing", "location_nudges", "firebase_uid")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    id: uuid.UUID
+    member_number: str
+    email: str | None
+    display_name: str | None
+    birthday: date | None
+    timezone: str
+    locale: str
+    push_marketing: bool
+    location_nudges: bool
+    firebase_uid: str | None
+    tier_key: str
+    tier_changed_at: datetime | None
+    referral_code: str | None
+    referred_by_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reachable:
+    """What push policy needs of a member: their zone and consents."""
+
+    id: uuid.UUID
+    timezone: str
+    push_marketing: bool
+    location_nudges: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BirthdayRow:
+    id: uuid.UUID
+    timezone: str
+    birthday: date
+
+
+async def one(
+    column: str, value: object, *, conn: BaseDBAsyncClient | None = None, lock: bool = False
+) -> MemberRow | None:
+    """The member whose unique `column` (id, email, member_number, firebase_uid, referral_code) is `value`."""
+    assert column in ("id", "email", "member_number", "firebase_uid", "referral_code")
+    rows = await db.client(conn).execute_query_dict(
+        f"SELECT {_COLUMNS} FROM members WHERE {column} = $1" + (" FOR UPDATE" if lock else ""), [value]
+    )
+    return MemberRow(**rows[0]) if rows else None
+
+
+async def insert(conn: BaseDBAsyncClient, fields: dict) -> MemberRow:
+    """A new member row from `fields` (column → value); IntegrityError on a unique clash."""
+    names = list(fields)
+    rows = await conn.execute_query_dict(
+        f"INSERT INTO members ({', '.join(names)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(names)))})"
+        f" RETURNING {_COLUMNS}",
+        [fields[n] for n in names],
+    )
+    return MemberRow(**rows[0])
+
+
+async def update(member_id: uuid.UUID, changes: dict, *, conn: BaseDBAsyncClient | None = None) -> MemberRow | None:
+    """Set `changes` (WRITABLE columns and updated_at); the row as it is after, None: no such member."""
+    assert set(changes) <= WRITABLE | {"updated_at"}
+    names = list(changes)
+    sets = ", ".join(f"{n} = ${i + 2}" for i, n in enumerate(names))
+    rows = await db.client(conn).execute_query_dict(
+        f"UPDATE members SET {sets} WHERE id = $1 RETURNING {_COLUMNS}", [member_id, *(changes[n] for n in names)]
+    )
+    return MemberRow(**rows[0]) if rows else None
+
+
+async def newest(
+    limit: int, before: tuple[datetime, uuid.UUID] | None, email: str | None, number: str | None
+) -> list[MemberRow]:
+    """Newest first, keyset-paged on (created_at, id), optionally one email or member number."""
+    where, params = [], []
+    for column, value in (("email", email), ("member_number", number)):
+        if value is not None:
+            params.append(value)
+            where.append(f"{column} = ${len(params)}")
+    if before is not None:
+        params += list(before)
+        where.append(f"(created_at, id) < (${len(params) - 1}, ${len(params)})")
+    params.append(limit)
+    rows = await db.client().execute_query_dict(
+        f"SELECT {_COLUMNS} FROM members"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY created_at DESC, id DESC LIMIT ${len(params)}",
+        params,
+    )
+    return [MemberRow(**r) for r in rows]
+
+
+async def reachable(member_ids: list[uuid.UUID]) -> list[Reachable]:
+    rows = await db.client().execute_query_dict(
+        "SELECT id, timezone, push_marketing, location_nudges FROM members WHERE id = ANY($1::uuid[])", [member_ids]
+    )
+    return [Reachable(**r) for r in rows]
+
+
+async def lock_location_consent(conn: BaseDBAsyncClient, member_id: uuid.UUID) -> bool | None:
+    """The member's location consent, with their row locked (None: no such member)."""
+    rows = await conn.execute_query_dict("SELECT location_nudges FROM members WHERE id = $1 FOR UPDATE", [member_id])
+    return rows[0]["location_nudges"] if rows else None
+
+
+async def birthdays_on(now: datetime) -> list[BirthdayRow]:
+    """Every member whose birthday it is at `now` in their own time zone."""
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT id, timezone, birthday FROM members
+        WHERE birthday IS NOT NULL
+          AND to_char(birthday, 'MM-DD') = to_char(($1::timestamptz AT TIME ZONE timezone)::date, 'MM-DD')
+        UNION
+        -- born on 29 February: celebrated on the 28th when the year has no 29th
+        SELECT id, timezone, birthday FROM members
+        WHERE to_char(birthday, 'MM-DD') = '02-29'
+          AND to_char(($1::timestamptz AT TIME ZONE timezone)::date, 'MM-DD') = '02-28'
+          AND NOT (extract(year FROM ($1::timestamptz AT TIME ZONE timezone))::int % 4 = 0
+                   AND (extract(year FROM ($1::timestamptz AT TIME ZONE timezone))::int % 100 <> 0
+                        OR extract(year FROM ($1::timestamptz AT TIME ZONE timezone))::int % 400 = 0))
+        """,
+        [now],
+    )
+    return [BirthdayRow(**r) for r in rows]
+
+
+# --- the tier columns: written by tiers (through the members service) -----------------
+
+
+async def tier_key(conn: BaseDBAsyncClient, member_id: uuid.UUID, *, lock: bool = False) -> str | None:
+    rows = await conn.execute_query_dict(
+        "SELECT tier_key FROM members WHERE id = $1" + (" FOR UPDATE" if lock else ""), [member_id]
+    )
+    return rows[0]["tier_key"] if rows else None
+
+
+async def set_tier(conn: BaseDBAsyncClient, member_id: uuid.UUID, tier_key: str | None, now: datetime) -> None:
+    """A new tier (or, with None, the same one for a new period) from `now`."""
+    if tier_key is None:
+        await conn.execute_query("UPDATE members SET tier_changed_at = $2 WHERE id = $1", [member_id, now])
+    else:
+        await conn.execute_query(
+            "UPDATE members SET tier_key = $2, tier_changed_at = $3 WHERE id = $1", [member_id, tier_key, now]
+        )
+
+
+async def due_for_requalification(boundary: datetime) -> list[uuid.UUID]:
+    rows = await db.client().execute_query_dict(
+        "SELECT id FROM members WHERE COALESCE(tier_changed_at, created_at) < $1 ORDER BY id", [boundary]
+    )
+    return [r["id"] for r in rows]
+
+
+async def referrer_awaiting_first_purchase(conn: BaseDBAsyncClient, member_id: uuid.UUID) -> uuid.UUID | None:
+    """Who referred this member, while they have no purchase yet (the purchases table is
+    read here, in the one statement the purchase path can afford)."""
+    rows = await conn.execute_query_dict(
+        "SELECT referred_by_id FROM members m WHERE id = $1 AND referred_by_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.id)",
+        [member_id],
+    )
+    return rows[0]["referred_by_id"] if rows else None

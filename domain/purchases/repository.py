@@ -1,0 +1,125 @@
+"""The purchases and refunds tables: the only module that queries them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
+
+_COLUMNS = (
+    "id, member_id, external_id, channel, store_key, amount, currency, points_earned, cashback_earned,"
+    " refunded_amount, points_reversed, cashback_reversed, shortfall, occurred_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseRow:
+    id: uuid.UUID
+    member_id: uuid.UUID
+    external_id: str
+    channel: str
+    store_key: str
+    amount: Decimal
+    currency: str
+    points_earned: int
+    cashback_earned: int
+    refunded_amount: Decimal
+    points_reversed: int
+    cashback_reversed: int
+    shortfall: int
+    occurred_at: datetime
+
+
+async def insert(
+    conn: BaseDBAsyncClient,
+    member_id: uuid.UUID,
+    channel: str,
+    store_key: str,
+    external_id: str,
+    amount: Decimal,
+    currency: str,
+    now: datetime,
+    points: int,
+    cashback: int,
+) -> PurchaseRow | None:
+    """The new purchase; None when this (channel, store, external id) was recorded before."""
+    rows = await conn.execute_query_dict(
+        "INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency, occurred_at,"
+        " points_earned, cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, 0, 0)"
+        f" ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING {_COLUMNS}",
+        [uuid.uuid4(), member_id, channel, store_key, external_id, amount, currency, now, points, cashback],
+    )
+    return PurchaseRow(**rows[0]) if rows else None
+
+
+async def by_receipt(conn: BaseDBAsyncClient, channel: str, store_key: str, external_id: str) -> PurchaseRow | None:
+    rows = await conn.execute_query_dict(
+        f"SELECT {_COLUMNS} FROM purchases WHERE channel = $1 AND store_key = $2 AND external_id = $3",
+        [channel, store_key, external_id],
+    )
+    return PurchaseRow(**rows[0]) if rows else None
+
+
+async def by_id(
+    purchase_id: uuid.UUID, *, conn: BaseDBAsyncClient | None = None, lock: bool = False
+) -> PurchaseRow | None:
+    rows = await db.client(conn).execute_query_dict(
+        f"SELECT {_COLUMNS} FROM purchases WHERE id = $1" + (" FOR UPDATE" if lock else ""), [purchase_id]
+    )
+    return PurchaseRow(**rows[0]) if rows else None
+
+
+async def by_external_id(
+    conn: BaseDBAsyncClient, external_id: str, channel: str | None, store_key: str | None
+) -> list[PurchaseRow]:
+    """At most two purchases with this external id (and channel, store when given)."""
+    where, params = "external_id = $1", [external_id]
+    if channel is not None:
+        where += f" AND channel = ${len(params) + 1}"
+        params.append(channel)
+    if store_key is not None:
+        where += f" AND store_key = ${len(params) + 1}"
+        params.append(store_key)
+    rows = await conn.execute_query_dict(f"SELECT {_COLUMNS} FROM purchases WHERE {where} LIMIT 2", params)
+    return [PurchaseRow(**r) for r in rows]
+
+
+async def refunded_with_key(conn: BaseDBAsyncClient, purchase_id: uuid.UUID, key: str) -> Decimal | None:
+    """The amount of this purchase's refund with this idempotency key, if any."""
+    rows = await conn.execute_query_dict(
+        "SELECT amount FROM refunds WHERE purchase_id = $1 AND idempotency_key = $2", [purchase_id, key]
+    )
+    return Decimal(rows[0]["amount"]) if rows else None
+
+
+async def add_refund(
+    conn: BaseDBAsyncClient,
+    purchase_id: uuid.UUID,
+    amount: Decimal,
+    points: int,
+    cashback: int,
+    taken_points: int,
+    taken_cashback: int,
+    shortfall: int,
+    key: str | None,
+    now: datetime,
+) -> PurchaseRow:
+    """The refund's row and the purchase's totals; the purchase as it is after."""
+    rows = await conn.execute_query_dict(
+        "UPDATE purchases SET refunded_amount = refunded_amount + $2, points_reversed = points_reversed + $3,"
+        " cashback_reversed = cashback_reversed + $4, shortfall = shortfall + $5 WHERE id = $1"
+        f" RETURNING {_COLUMNS}",
+        [purchase_id, amount, points, cashback, shortfall],
+    )
+    await conn.execute_query(
+        "INSERT INTO refunds (purchase_id, amount, points_reversed, cashback_reversed, shortfall,"
+        " idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [purchase_id, amount, taken_points, taken_cashback, shortfall, key, now],
+    )
+    return PurchaseRow(**rows[0])

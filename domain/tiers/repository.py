@@ -1,0 +1,45 @@
+"""Tiers own no table: a tier is the members' `tier_key` column (written through the
+members service) judged against the ledger's qualifying points. The one statement here
+reads a member's standing across those tables in a single round trip, because the
+purchase path cannot afford three: the tier held, the qualifying points in the window
+and, when asked, the purchase points earned in the program's day (the daily cap)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+
+@dataclass(frozen=True, slots=True)
+class StandingRow:
+    tier_key: str
+    qualifying: int  # may be negative: a refund can outlive in the window the purchase it takes back
+    earned_today: int  # 0 unless a day was asked for
+
+
+async def standing(
+    conn: BaseDBAsyncClient, member_id: uuid.UUID, since: datetime, day: tuple[datetime, datetime] | None
+) -> StandingRow | None:
+    """None: no such member."""
+    earned = (
+        "(SELECT COALESCE(SUM(points_earned), 0) FROM purchases"
+        " WHERE member_id = $1 AND occurred_at >= $3 AND occurred_at < $4)"
+        if day
+        else "0"
+    )
+    rows = await conn.execute_query_dict(
+        f"""
+        SELECT m.tier_key, {earned} AS earned_today,
+               (SELECT COALESCE(SUM(qualifying), 0) FROM ledger_entries
+                 WHERE member_id = $1 AND occurred_at > $2) AS qualifying
+        FROM members m WHERE m.id = $1
+        """,
+        [member_id, since, *(day or ())],
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return StandingRow(row["tier_key"], int(row["qualifying"]), int(row["earned_today"]))

@@ -1,0 +1,572 @@
+"""The wallets area's tables (wallets, ledger_entries, lots, wallet_events): the only
+module that queries them. The ledger's writes stay one statement each (entry, lot,
+balance and outbox event together); `domain.wallets.ledger` decides what to write and
+holds the rules. Rows leave as frozen dataclasses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import db
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRow:
+    id: uuid.UUID
+    member_id: uuid.UUID
+    kind: str  # POINTS | CASHBACK
+    balance: int
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """A ledger entry as the history shows it."""
+
+    id: int
+    kind: str
+    amount: int
+    balance_after: int
+    description: str
+    explanation: dict
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, r: dict, id_: str = "id", kind: str = "kind") -> EntryRow:
+        explanation = r["explanation"]
+        return cls(
+            r[id_],
+            r[kind],
+            int(r["amount"]),
+            int(r["balance_after"]),
+            r["description"],
+            (json.loads(explanation) if isinstance(explanation, str) else explanation) or {},
+            r["occurred_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedEntry:
+    """An entry with whose it is and in which kind of wallet (for a lookup by id)."""
+
+    entry: EntryRow
+    member_id: uuid.UUID
+    wallet_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An outbox row: the wallet as right after the change, and the entry for a balance change."""
+
+    id: int
+    kind: str
+    member_id: uuid.UUID
+    created_at: datetime
+    wallet: WalletRow | None
+    entry: EntryRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    amount: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityCounts:
+    same: int  # entries with this dedupe key
+    today: int
+    ever: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringLots:
+    """A member's POINTS that expire at one moment."""
+
+    member_id: uuid.UUID
+    expires_at: datetime
+    amount: int
+
+
+# --- the ledger's statements (the caller holds the wallet lock) -----------------------
+
+
+async def lock_wallets(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> list[WalletRow]:
+    """The members' wallets, locked in primary-key order."""
+    rows = await conn.execute_query_dict(
+        "SELECT id, member_id, kind, balance, pending FROM wallets WHERE member_id = ANY($1::uuid[])"
+        " ORDER BY id FOR UPDATE",
+        [member_ids],
+    )
+    return [WalletRow(**r) for r in rows]
+
+
+async def open_wallet(conn: BaseDBAsyncClient, member_id: uuid.UUID, kind: str, now: datetime) -> None:
+    await conn.execute_query(
+        "INSERT INTO wallets (id, member_id, kind, balance, pending, updated_at) "
+        "VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (member_id, kind) DO NOTHING",
+        [uuid.uuid4(), member_id, kind, now],
+    )
+
+
+async def insert_pending_lot(
+    conn: BaseDBAsyncClient,
+    wallet: WalletRow,
+    amount: int,
+    now: datetime,
+    available_at: datetime,
+    expires_at: datetime | None,
+    purchase_id: uuid.UUID | None,
+    description: str,
+    details: str,
+    qualifying: int,
+) -> None:
+    """One statement: the pending lot, the wallet's pending total, the event."""
+    await conn.execute_query(
+        """
+        WITH lot AS (
+            INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
+                              purchase_id, description, explanation, qualifying)
+            VALUES ($1, $2, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9)
+        ), moved AS (
+            UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1
+        )
+        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+        VALUES ($10, $1, NULL, 'WALLET_UPDATED', $3, $11, $12)
+        """,
+        [
+            wallet.id,
+            amount,
+            now,
+            available_at,
+            expires_at,
+            purchase_id,
+            description,
+            details,
+            qualifying,
+            wallet.member_id,
+            wallet.balance,
+            wallet.pending + amount,
+        ],
+    )
+
+
+async def insert_credit(
+    conn: BaseDBAsyncClient,
+    wallet: WalletRow,
+    amount: int,
+    kind: str,
+    qualifying: int,
+    description: str,
+    details: str,
+    purchase_id: uuid.UUID | None,
+    dedupe_key: str | None,
+    now: datetime,
+    expires_at: datetime | None,
+) -> int | None:
+    """One statement: the entry (unless its dedupe key exists), its lot, the balance, the
+    event. The entry's id, or None when the dedupe key was credited before."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH entry AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, purchase_id, dedupe_key, occurred_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        ), lot AS (
+            INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
+                              purchase_id, description, explanation, qualifying)
+            SELECT $1, $4, $4, 'AVAILABLE', $11, $11, $12, $9, $7, $8, $6 FROM entry
+        ), moved AS (
+            UPDATE wallets SET balance = balance + $4, updated_at = $11 WHERE id = $1 AND EXISTS (SELECT 1 FROM entry)
+        ), event AS (
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $13 FROM entry
+        )
+        SELECT id FROM entry
+        """,
+        [
+            wallet.id,
+            wallet.member_id,
+            kind,
+            amount,
+            wallet.balance + amount,
+            qualifying,
+            description,
+            details,
+            purchase_id,
+            dedupe_key,
+            now,
+            expires_at,
+            wallet.pending,
+        ],
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def insert_debit(
+    conn: BaseDBAsyncClient,
+    wallet: WalletRow,
+    amount: int,
+    kind: str,
+    qualifying: int,
+    description: str,
+    details: str,
+    purchase_id: uuid.UUID | None,
+    dedupe_key: str | None,
+    now: datetime,
+) -> int | None:
+    """One statement: the entry, the balance, the event, and the lots consumed in expiry
+    order (each lot gives what is left of `amount` after the lots before it). No row locks
+    on lots are needed: the caller holds the wallet lock. None: the dedupe key was used."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH entry AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, purchase_id, dedupe_key, occurred_at)
+            VALUES ($1, $2, $3, -$4::bigint, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        ), ordered AS (
+            SELECT id, remaining,
+                   SUM(remaining) OVER (ORDER BY expires_at NULLS LAST, id) - remaining AS before
+            FROM lots WHERE wallet_id = $1 AND state = 'AVAILABLE' AND remaining > 0
+        ), consumed AS (
+            UPDATE lots SET remaining = lots.remaining - LEAST(lots.remaining, $4 - o.before)
+            FROM ordered o WHERE lots.id = o.id AND o.before < $4 AND EXISTS (SELECT 1 FROM entry)
+        ), moved AS (
+            UPDATE wallets SET balance = balance - $4, updated_at = $11 WHERE id = $1 AND EXISTS (SELECT 1 FROM entry)
+        ), event AS (
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $12 FROM entry
+        )
+        SELECT id FROM entry
+        """,
+        [
+            wallet.id,
+            wallet.member_id,
+            kind,
+            amount,
+            wallet.balance - amount,
+            qualifying,
+            description,
+            details,
+            purchase_id,
+            dedupe_key,
+            now,
+            wallet.pending,
+        ],
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def insert_event(conn: BaseDBAsyncClient, wallet: WalletRow, entry_id: int | None, now: datetime) -> None:
+    """The outbox row that live updates deliver once the transaction commits."""
+    await conn.execute_query(
+        "INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)"
+        " VALUES ($1, $2, $3, 'WALLET_UPDATED', $4, $5, $6)",
+        [wallet.member_id, wallet.id, entry_id, now, wallet.balance, wallet.pending],
+    )
+
+
+async def insert_tier_event(conn: BaseDBAsyncClient, member_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute_query(
+        "INSERT INTO wallet_events (member_id, kind, created_at) VALUES ($1, 'TIER_CHANGED', $2)", [member_id, now]
+    )
+
+
+async def cancel_pending_lots(
+    conn: BaseDBAsyncClient, wallet_id: uuid.UUID, purchase_id: uuid.UUID, amount: int
+) -> int:
+    """Take up to `amount` back from this purchase's pending lots, oldest first; how much."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH ordered AS (
+            SELECT id, remaining, SUM(remaining) OVER (ORDER BY id) - remaining AS before
+            FROM lots WHERE wallet_id = $1 AND purchase_id = $2 AND state = 'PENDING'
+        )
+        UPDATE lots SET remaining = lots.remaining - LEAST(lots.remaining, $3 - o.before),
+                        state = CASE WHEN lots.remaining <= $3 - o.before THEN 'CANCELLED' ELSE 'PENDING' END
+        FROM ordered o WHERE lots.id = o.id AND o.before < $3
+        RETURNING LEAST(o.remaining, $3 - o.before) AS taken
+        """,
+        [wallet_id, purchase_id, amount],
+    )
+    return sum(r["taken"] for r in rows)
+
+
+async def less_pending(conn: BaseDBAsyncClient, wallet_id: uuid.UUID, amount: int, now: datetime) -> None:
+    await conn.execute_query(
+        "UPDATE wallets SET pending = pending - $2, updated_at = $3 WHERE id = $1", [wallet_id, amount, now]
+    )
+
+
+async def lock_wallets_with_due_lots(
+    conn: BaseDBAsyncClient, now: datetime, *, pending: bool, member_id: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """Lock, in primary-key order, the wallets with lots due at `now`: pending lots whose
+    window passed (`pending`), else available lots past their expiry."""
+    if pending:
+        condition = "state = 'PENDING' AND remaining > 0 AND available_at <= $1"
+    else:
+        condition = "state = 'AVAILABLE' AND remaining > 0 AND expires_at <= $1"
+    params: list = [now]
+    if member_id is not None:
+        condition += " AND wallet_id IN (SELECT id FROM wallets WHERE member_id = $2)"
+        params.append(member_id)
+    rows = await conn.execute_query_dict(
+        f"SELECT id FROM wallets WHERE id IN (SELECT wallet_id FROM lots WHERE {condition}) ORDER BY id FOR UPDATE",
+        params,
+    )
+    return [r["id"] for r in rows]
+
+
+async def release_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Pending lots whose window passed become spendable: one EARN entry per lot, in one
+    set-based statement. The members whose balance moved."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH due AS (
+            UPDATE lots SET state = 'AVAILABLE'
+            WHERE state = 'PENDING' AND remaining > 0 AND available_at <= $1 AND wallet_id = ANY($2::uuid[])
+            RETURNING id, wallet_id, remaining, purchase_id, description, explanation, qualifying
+        ), ranked AS (
+            SELECT due.*, w.member_id,
+                   w.balance + SUM(due.remaining) OVER (PARTITION BY due.wallet_id ORDER BY due.id) AS balance_after
+            FROM due JOIN wallets w ON w.id = due.wallet_id
+        ), entries AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, purchase_id, occurred_at)
+            SELECT wallet_id, member_id, 'EARN', remaining, balance_after, qualifying,
+                   description, explanation, purchase_id, $1
+            FROM ranked ORDER BY wallet_id, id
+            RETURNING id, wallet_id, member_id, balance_after
+        ), totals AS (
+            SELECT wallet_id, SUM(remaining) AS amount FROM due GROUP BY wallet_id
+        ), moved AS (
+            UPDATE wallets SET balance = balance + t.amount, pending = pending - t.amount, updated_at = $1
+            FROM totals t WHERE wallets.id = t.wallet_id RETURNING wallets.id
+        )
+        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+        SELECT e.member_id, e.wallet_id, e.id, 'WALLET_UPDATED', $1, e.balance_after,
+               w.pending - (e.balance_after - w.balance)  -- still pending after this lot
+        FROM entries e JOIN wallets w ON w.id = e.wallet_id ORDER BY e.id
+        RETURNING member_id
+        """,
+        [now, wallet_ids],
+    )
+    return sorted({r["member_id"] for r in rows})
+
+
+async def expire_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[uuid.UUID]) -> int:
+    """What is left of past-due lots expires: one EXPIRE entry per wallet, in one
+    set-based statement. The points expired."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH due AS (
+            SELECT id, wallet_id, remaining FROM lots
+            WHERE state = 'AVAILABLE' AND remaining > 0 AND expires_at <= $1 AND wallet_id = ANY($2::uuid[])
+        ), gone AS (
+            UPDATE lots SET remaining = 0 FROM due WHERE lots.id = due.id
+            RETURNING due.wallet_id, due.remaining
+        ), totals AS (
+            SELECT wallet_id, SUM(remaining) AS amount FROM gone GROUP BY wallet_id
+        ), moved AS (
+            UPDATE wallets w SET balance = w.balance - t.amount, updated_at = $1
+            FROM totals t WHERE w.id = t.wallet_id
+            RETURNING w.id, w.member_id, w.kind, w.balance AS balance_after, w.pending, t.amount
+        ), entries AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, occurred_at)
+            SELECT id, member_id, 'EXPIRE', -amount, balance_after, 0,
+                   amount || CASE WHEN kind = 'POINTS' THEN ' points expired' ELSE ' expired' END,
+                   '{"rule": "expiry"}'::jsonb, $1
+            FROM moved ORDER BY id
+            RETURNING id, wallet_id, member_id, -amount AS amount, balance_after
+        ), events AS (
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT e.member_id, e.wallet_id, e.id, 'WALLET_UPDATED', $1, e.balance_after, m.pending
+            FROM entries e JOIN moved m ON m.id = e.wallet_id
+        )
+        SELECT COALESCE(SUM(amount), 0) AS expired FROM entries
+        """,
+        [now, wallet_ids],
+    )
+    return int(rows[0]["expired"])
+
+
+async def adjustment(conn: BaseDBAsyncClient, dedupe_key: str) -> tuple[uuid.UUID, int] | None:
+    """(member, amount) of the entry with this dedupe key, if any."""
+    rows = await conn.execute_query_dict(
+        "SELECT member_id, amount FROM ledger_entries WHERE dedupe_key = $1", [dedupe_key]
+    )
+    return (rows[0]["member_id"], rows[0]["amount"]) if rows else None
+
+
+async def activity_counts(
+    conn: BaseDBAsyncClient, member_id: uuid.UUID, rule: str, dedupe_key: str, since: datetime
+) -> ActivityCounts:
+    rows = await conn.execute_query_dict(
+        """
+        SELECT COUNT(*) FILTER (WHERE dedupe_key = $3) AS same,
+               COUNT(*) FILTER (WHERE occurred_at >= $4) AS today, COUNT(*) AS ever
+        FROM ledger_entries WHERE member_id = $1 AND kind = 'BONUS' AND explanation->>'rule' = $2
+        """,
+        [member_id, rule, dedupe_key, since],
+    )
+    return ActivityCounts(**rows[0])
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+async def wallets_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[WalletRow]]:
+    """The wallets of many members in one query, POINTS before CASHBACK."""
+    rows = await db.client().execute_query_dict(
+        "SELECT id, member_id, kind, balance, pending FROM wallets"
+        " WHERE member_id = ANY($1::uuid[]) ORDER BY kind DESC",
+        [member_ids],
+    )
+    out: dict[uuid.UUID, list[WalletRow]] = {m: [] for m in member_ids}
+    for r in rows:
+        out[r["member_id"]].append(WalletRow(**r))
+    return out
+
+
+async def wallet(wallet_id: uuid.UUID) -> WalletRow | None:
+    rows = await db.client().execute_query_dict(
+        "SELECT id, member_id, kind, balance, pending FROM wallets WHERE id = $1", [wallet_id]
+    )
+    return WalletRow(**rows[0]) if rows else None
+
+
+async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int) -> dict[uuid.UUID, list[Expiring]]:
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT wallet_id, expires_at, amount FROM (
+            SELECT wallet_id, expires_at, SUM(remaining) AS amount,
+                   ROW_NUMBER() OVER (PARTITION BY wallet_id ORDER BY expires_at) AS n
+            FROM lots
+            WHERE wallet_id = ANY($1::uuid[]) AND state = 'AVAILABLE' AND remaining > 0
+              AND expires_at IS NOT NULL
+            GROUP BY wallet_id, expires_at
+        ) t WHERE n <= $2 ORDER BY wallet_id, expires_at
+        """,
+        [wallet_ids, per_wallet],
+    )
+    out: dict[uuid.UUID, list[Expiring]] = {w: [] for w in wallet_ids}
+    for r in rows:
+        out[r["wallet_id"]].append(Expiring(int(r["amount"]), r["expires_at"]))
+    return out
+
+
+async def entries(wallet_id: uuid.UUID, limit: int, before_id: int | None) -> list[EntryRow]:
+    """A wallet's history, newest first, keyset-paged on the entry id."""
+    sql = (
+        "SELECT id, kind, amount, balance_after, description, explanation, occurred_at"
+        " FROM ledger_entries WHERE wallet_id = $1"
+    )
+    params: list = [wallet_id]
+    if before_id is not None:
+        sql += " AND id < $2"
+        params.append(before_id)
+    sql += f" ORDER BY id DESC LIMIT {int(limit)}"
+    return [EntryRow.of(r) for r in await db.client().execute_query_dict(sql, params)]
+
+
+async def entry(entry_id: int) -> OwnedEntry | None:
+    rows = await db.client().execute_query_dict(
+        "SELECT e.id, e.member_id, w.kind AS wallet_kind, e.kind, e.amount, e.balance_after,"
+        " e.description, e.explanation, e.occurred_at"
+        " FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id WHERE e.id = $1",
+        [entry_id],
+    )
+    return OwnedEntry(EntryRow.of(rows[0]), rows[0]["member_id"], rows[0]["wallet_kind"]) if rows else None
+
+
+async def expiring_points(since: datetime, until: datetime) -> list[ExpiringLots]:
+    """POINTS that expire after `since` up to `until`, per member and expiry moment."""
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT w.member_id, l.expires_at, SUM(l.remaining) AS amount
+        FROM lots l JOIN wallets w ON w.id = l.wallet_id
+        WHERE w.kind = 'POINTS' AND l.state = 'AVAILABLE' AND l.remaining > 0
+          AND l.expires_at > $1 AND l.expires_at <= $2
+        GROUP BY w.member_id, l.expires_at
+        """,
+        [since, until],
+    )
+    return [ExpiringLots(r["member_id"], r["expires_at"], int(r["amount"])) for r in rows]
+
+
+async def all_spent(warned: list[tuple[uuid.UUID, uuid.UUID, datetime]]) -> list[uuid.UUID]:
+    """Of (key, member, expiry moment) triples, the keys whose member has no POINTS left that
+    expire at that moment: one statement for the batch."""
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT q.id FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS q(id, member_id, expires_at)
+        WHERE (SELECT COALESCE(SUM(l.remaining), 0) FROM lots l JOIN wallets w ON w.id = l.wallet_id
+               WHERE w.member_id = q.member_id AND w.kind = 'POINTS' AND l.state = 'AVAILABLE'
+                 AND l.expires_at = q.expires_at) <= 0
+        """,
+        [[k for k, _, _ in warned], [m for _, m, _ in warned], [e for _, _, e in warned]],
+    )
+    return [r["id"] for r in rows]
+
+
+# --- the outbox ----------------------------------------------------------------------------
+
+_EVENT = """
+    SELECT ev.id, ev.kind, ev.member_id, ev.created_at, ev.wallet_id, w.kind AS wallet_kind,
+           ev.balance, ev.pending, e.id AS entry_id, e.kind AS entry_kind, e.amount, e.balance_after,
+           e.description, e.explanation, e.occurred_at
+"""
+
+
+def _event(r: dict) -> EventRow:
+    wallet = None
+    if r["wallet_id"] is not None:
+        wallet = WalletRow(r["wallet_id"], r["member_id"], r["wallet_kind"], r["balance"], r["pending"])
+    entry = EntryRow.of(r, "entry_id", "entry_kind") if r["entry_id"] is not None else None
+    return EventRow(r["id"], r["kind"], r["member_id"], r["created_at"], wallet, entry)
+
+
+async def latest_event(member_id: uuid.UUID) -> int:
+    rows = await db.client().execute_query_dict(
+        "SELECT COALESCE(MAX(id), 0) AS id FROM wallet_events WHERE member_id = $1", [member_id]
+    )
+    return int(rows[0]["id"])
+
+
+async def events_after(member_id: uuid.UUID, cursor: int, kinds: list[str], limit: int) -> list[EventRow]:
+    rows = await db.client().execute_query_dict(
+        _EVENT
+        + """
+        FROM wallet_events ev
+        LEFT JOIN wallets w ON w.id = ev.wallet_id
+        LEFT JOIN ledger_entries e ON e.id = ev.entry_id
+        WHERE ev.member_id = $1 AND ev.id > $2 AND ev.kind = ANY($3::text[])
+        ORDER BY ev.id LIMIT $4
+        """,
+        [member_id, cursor, kinds, limit],
+    )
+    return [_event(r) for r in rows]
+
+
+async def events_after_many(members: list[uuid.UUID], cursors: list[int], limit: int) -> list[EventRow]:
+    rows = await db.client().execute_query_dict(
+        _EVENT
+        + """
+        FROM unnest($1::uuid[], $2::bigint[]) AS s(member_id, cursor)
+        JOIN wallet_events ev ON ev.member_id = s.member_id AND ev.id > s.cursor
+        LEFT JOIN wallets w ON w.id = ev.wallet_id
+        LEFT JOIN ledger_entries e ON e.id = ev.entry_id
+        ORDER BY ev.id LIMIT $3
+        """,
+        [members, cursors, limit],
+    )
+    return [_event(r) for r in rows]
