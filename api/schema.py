@@ -18,6 +18,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.types import ExecutionContext, Info
 
 from api.arguments import TextArguments
+from api.audit.queries import AuditQuery
 from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
 from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
@@ -33,6 +34,8 @@ from api.relay import Connection, Node, connection, from_global_id, page, time_p
 from api.rewards.mutations import RewardsMutation, RewardsQuery, reward_cursor
 from api.rewards.types import Coupon, Reward
 from api.scalars import PlainDecimal
+from api.segments.mutations import SegmentsMutation, SegmentsQuery
+from api.segments.types import Segment
 from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
@@ -42,6 +45,7 @@ from domain.members import service as members
 from domain.notifications import service as notifications
 from domain.purchases import service as purchases
 from domain.rewards import service as rewards
+from domain.segments import service as segments
 from domain.stores import service as stores
 from domain.wallets import service as wallets
 
@@ -168,6 +172,14 @@ async def _store_node(info: Info, key: str) -> Store | None:
     return Store.of(place) if place else None
 
 
+async def _segment_node(info: Info, key: str) -> Segment | None:
+    segment_id = _uuid(key)
+    if segment_id is None or info.context.principal().role is not Role.MARKETER:
+        return None  # segments are the marketers' view of the members
+    row = await segments.find(segment_id)
+    return Segment.of(row) if row else None
+
+
 async def _tier_node(info: Info, key: str) -> Tier | None:
     tier = info.context.services.program.tier(key)
     return Tier.of(tier) if tier else None
@@ -187,6 +199,7 @@ NODE_RESOLVERS = {
     "Notification": _notification_node,
     "Device": _device_node,
     "Store": _store_node,
+    "Segment": _segment_node,
 }
 
 
@@ -210,7 +223,7 @@ class Program:
 
 
 @strawberry.type
-class Query(MembersQuery, RewardsQuery):
+class Query(MembersQuery, RewardsQuery, SegmentsQuery, AuditQuery):
     @strawberry.field(
         permission_classes=[IsSignedIn],
         description="Any object by its global ID; null when it does not exist or is not yours.",
@@ -236,6 +249,7 @@ class Mutation(
     RewardsMutation,
     NotificationsMutation,
     LocationMutation,
+    SegmentsMutation,
 ):
     pass
 

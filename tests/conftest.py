@@ -532,6 +532,8 @@ REQUIRED = {
     "RegisterDevice",
     "Notifications",
     "ReportLocation",
+    # segments and offers
+    "Segments",
 }
 
 

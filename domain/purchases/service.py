@@ -14,6 +14,7 @@ from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
+from domain.segments import service as segments
 from domain.tiers import service as tiers
 from domain.wallets import earning, ledger
 from domain.wallets.expiry import expires_at
@@ -158,6 +159,8 @@ async def record(
         reached = tiers.upgrade_for(program, standing["tier_key"], qualifying)
         if reached is not None:
             await tiers.move(conn, member_id, reached, now)
+        # In the purchase's transaction: the member's segments never lag their purchases.
+        await segments.recompute_member(conn, program, member_id)
         return purchase, wallets
 
 

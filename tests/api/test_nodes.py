@@ -36,6 +36,7 @@ VISIBLE = {
     "Tier": PUBLIC,
     "Reward": PUBLIC,
     "Store": PUBLIC,
+    "Segment": {"marketer"},  # the marketers' view of the members
 }
 
 OWNED = """
@@ -74,6 +75,7 @@ async def _world(gql, tokens) -> World:
         ana.uuid, kind="EXPIRY", title="Soon", body="Points expire", dedupe_key="n-1", due_at=clock.now()
     )
     await connections.get("default").execute_query("UPDATE notifications SET state = 'SENT', sent_at = now()")
+    segments = (await gql(OPS["Segments"], token=tokens.marketer()))["data"]["segments"]
     me = (await gql(OWNED, token=ana.token))["data"]["me"]
     (wallet,) = me["wallets"]
     ids = {
@@ -89,6 +91,7 @@ async def _world(gql, tokens) -> World:
         "Reward": reward_id,
         "Coupon": redeemed["data"]["redeemReward"]["coupon"]["id"],
         "Store": store["data"]["addStore"]["store"]["id"],
+        "Segment": segments[0]["id"],
     }
     assert me["devices"] == [{"id": ids["Device"], "platform": "IOS"}]
     roles = {"owner": ana.token, "other": bo.token, "staff": tokens.staff(), "marketer": tokens.marketer()}
