@@ -29,6 +29,8 @@ from api.members.queries import MembersQuery
 from api.members.types import Member
 from api.notifications.mutations import Device, LocationMutation, Notification, NotificationsMutation, Store
 from api.observability import GraphQLMetrics
+from api.offers.mutations import OffersMutation
+from api.offers.types import Offer
 from api.purchases.mutations import Purchase, PurchasesMutation
 from api.relay import Connection, Node, connection, from_global_id, page, time_position
 from api.rewards.mutations import RewardsMutation, RewardsQuery, reward_cursor
@@ -43,6 +45,7 @@ from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
 from domain.identity.tokens import Role
 from domain.members import service as members
 from domain.notifications import service as notifications
+from domain.offers import service as offers
 from domain.purchases import service as purchases
 from domain.rewards import service as rewards
 from domain.segments import service as segments
@@ -180,6 +183,20 @@ async def _segment_node(info: Info, key: str) -> Segment | None:
     return Segment.of(row) if row else None
 
 
+async def _offer_node(info: Info, key: str) -> Offer | None:
+    offer_id = _uuid(key)
+    if offer_id is None:
+        return None
+    principal = info.context.principal()
+    if principal.role is Role.MARKETER:
+        row = await offers.find(offer_id)
+    elif principal.role is Role.MEMBER:  # as `me { offers }` shows it to them
+        row = await offers.seen_by(info.context.services.program, principal.member_id, offer_id)
+    else:
+        row = None
+    return Offer.of(row) if row else None
+
+
 async def _tier_node(info: Info, key: str) -> Tier | None:
     tier = info.context.services.program.tier(key)
     return Tier.of(tier) if tier else None
@@ -200,6 +217,7 @@ NODE_RESOLVERS = {
     "Device": _device_node,
     "Store": _store_node,
     "Segment": _segment_node,
+    "Offer": _offer_node,
 }
 
 
@@ -250,6 +268,7 @@ class Mutation(
     NotificationsMutation,
     LocationMutation,
     SegmentsMutation,
+    OffersMutation,
 ):
     pass
 

@@ -534,6 +534,9 @@ REQUIRED = {
     "ReportLocation",
     # segments and offers
     "Segments",
+    "CreateOffer",
+    "MyOffers",
+    "ActivateOffer",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
+from domain.offers import service as offers
 from domain.program.config import Program
 from domain.segments import service as segments
 from domain.tiers import service as tiers
@@ -97,6 +98,12 @@ async def record(
         wallets = locked[member_id]
         standing = await _standing(conn, program, member_id, now)
         earned = earning.for_purchase(program, amount, standing["tier_key"], now, standing["earned_today"])
+        # The member's clipped offers, computed before the ledger's statement and explained on its entry.
+        applied = await offers.apply_at_purchase(conn, member_id, store_key, earned.points, now)
+        if applied.explanation:
+            offered = {**earned.explanation, "offers": applied.explanation}
+            earned = replace(earned, points=earned.points + applied.points, explanation=offered)
+        description = earned.description + "".join(f", offer: {o['title']}" for o in applied.explanation)
         pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
         rows = await conn.execute_query_dict(
             "INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency, occurred_at,"
@@ -127,12 +134,13 @@ async def record(
                 )
             return existing, wallets
         purchase = PurchaseView(**rows[0])
+        await offers.mark_used(conn, applied, purchase.id, now)
         await ledger.credit(
             conn,
             wallets[ledger.POINTS],
             earned.points,
             kind="EARN",
-            description=earned.description,
+            description=description,
             now=now,
             expires_at=expires_at(program, now),
             available_at=pending_until,
