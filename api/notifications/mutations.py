@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import Enum
 
@@ -14,6 +15,8 @@ from domain.notifications import location
 from domain.notifications import service as notifications
 from domain.notifications.models import Device as DeviceRow
 from domain.notifications.models import Notification as NotificationRow
+from domain.offers import service as offers
+from domain.program.config import Program
 from domain.stores import service as stores
 
 
@@ -206,6 +209,14 @@ class AddStorePayload:
     user_errors: list[UserError]
 
 
+def _best_offer(program: Program) -> location.BestOffer:
+    async def best(member: uuid.UUID, store_key: str) -> location.OfferHint | None:
+        row = await offers.best_at(program, member, store_key)
+        return location.OfferHint(to_global_id("Offer", row.id), row.title) if row else None
+
+    return best
+
+
 @strawberry.type
 class LocationMutation:
     @strawberry.mutation(
@@ -215,8 +226,9 @@ class LocationMutation:
     )
     async def report_location(self, info: Info, input: ReportLocationInput) -> ReportLocationPayload:
         try:
+            program = info.context.services.program
             found = await location.report(
-                info.context.services.program, member_id(info), input.latitude, input.longitude
+                program, member_id(info), input.latitude, input.longitude, best_offer=_best_offer(program)
             )
         except DomainError as exc:
             return ReportLocationPayload(nearby_stores=[], user_errors=UserError.of(exc))

@@ -153,6 +153,13 @@ async def for_member(
     return await repository.for_member(member_id, tier_key, keys, clock.now(), limit, after, store_key=store_key)
 
 
+async def best_at(program: Program, member_id: uuid.UUID, store_key: str) -> OfferRow | None:
+    """The offer a location nudge names at this store: of those the member can use there
+    now, the ones bound to this store first, then the one ending soonest."""
+    usable = await for_member(program, member_id, 100, store_key=store_key)
+    return min(usable, key=lambda o: (store_key not in o.store_keys, o.valid_until, o.id), default=None)
+
+
 async def seen_by(program: Program, member_id: uuid.UUID, offer_id: uuid.UUID) -> OfferRow | None:
     tier_key, keys = await _audience_of(program, member_id)
     found = await repository.for_member(member_id, tier_key, keys, clock.now(), 1, offer_id=offer_id)
