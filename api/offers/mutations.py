@@ -7,7 +7,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from api.auth import IsMarketer, IsMember, member_id
+from api.auth import IsMarketer, IsMember, IsStaff, member_id
 from api.errors import UserError
 from api.offers.types import Offer, OfferKind
 from api.relay import from_global_id, uuid_of
@@ -51,6 +51,17 @@ class ActivateOfferInput:
 
 @strawberry.type
 class ActivateOfferPayload:
+    offer: Offer | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RedeemOfferCouponInput:
+    code: str
+
+
+@strawberry.type
+class RedeemOfferCouponPayload:
     offer: Offer | None
     user_errors: list[UserError]
 
@@ -106,3 +117,14 @@ class OffersMutation:
         except DomainError as exc:
             return ActivateOfferPayload(offer=None, user_errors=UserError.of(exc))
         return ActivateOfferPayload(offer=Offer.of(row), user_errors=[])
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Accept an offer's coupon code (DISCOUNT, FREE_ITEM) at the till, once: ALREADY_REDEEMED, EXPIRED.",
+    )
+    async def redeem_offer_coupon(self, info: Info, input: RedeemOfferCouponInput) -> RedeemOfferCouponPayload:
+        try:
+            row = await offers.redeem_coupon(input.code)
+        except DomainError as exc:
+            return RedeemOfferCouponPayload(offer=None, user_errors=UserError.of(exc))
+        return RedeemOfferCouponPayload(offer=Offer.of(row), user_errors=[])

@@ -13,3 +13,9 @@ class OfferExhausted(DomainError):
 
 class OfferNotStarted(DomainError):
     code = "NOT_ELIGIBLE"
+
+
+class CouponUsed(DomainError):
+    """An offer's coupon code accepted at a till before."""
+
+    code = "ALREADY_REDEEMED"

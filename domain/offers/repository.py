@@ -197,3 +197,17 @@ async def mark_used(
         [activation_ids, purchase_id, now],
     )
     return len(rows)
+
+
+async def coupon_for_update(conn: BaseDBAsyncClient, code: str) -> dict | None:
+    """The clip behind a coupon code, held until the transaction ends."""
+    rows = await conn.execute_query_dict(
+        "SELECT a.id, a.offer_id, a.member_id, a.used_at, o.valid_until FROM offer_activations a"
+        " JOIN offers o ON o.id = a.offer_id WHERE a.coupon_code = $1 FOR UPDATE OF a",
+        [code],
+    )
+    return rows[0] if rows else None
+
+
+async def use_coupon(conn: BaseDBAsyncClient, activation_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute_query("UPDATE offer_activations SET used_at = $2 WHERE id = $1", [activation_id, now])

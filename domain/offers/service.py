@@ -19,7 +19,7 @@ from domain.audit import service as audit
 from domain.errors import Expired, InvalidInput, NotFound
 from domain.members import service as members
 from domain.offers import repository
-from domain.offers.errors import OfferExhausted, OfferNotStarted
+from domain.offers.errors import CouponUsed, OfferExhausted, OfferNotStarted
 from domain.offers.repository import Clip, OfferRow
 from domain.program.config import Program
 from domain.segments import service as segments
@@ -242,3 +242,23 @@ async def mark_used(conn: BaseDBAsyncClient, applied: Applied, purchase_id: uuid
     if applied.activation_ids:
         done = await repository.mark_used(conn, applied.activation_ids, purchase_id, now)
         assert done == len(applied.activation_ids), "a clip was used twice: the wallet lock should prevent it"
+
+
+async def redeem_coupon(code: str) -> OfferRow:
+    """The till accepts a DISCOUNT or FREE_ITEM code once, while the offer is valid."""
+    normalised = code.strip().upper()
+    if not 1 <= len(normalised) <= 20:
+        raise InvalidInput("This is not a coupon code.", field="code")
+    now = clock.now()
+    async with in_transaction() as conn:
+        clip = await repository.coupon_for_update(conn, normalised)
+        if clip is None:
+            raise NotFound("No offer coupon with this code.", field="code")
+        if clip["used_at"] is not None:
+            raise CouponUsed(f"This coupon was used at {clip['used_at'].isoformat()}.", field="code")
+        if clip["valid_until"] <= now:
+            raise Expired("This offer has ended.", field="code")
+        await repository.use_coupon(conn, clip["id"], now)
+    row = await repository.by_id(clip["offer_id"])
+    assert row is not None
+    return OfferRow(**{**vars(row), "activated": True, "coupon_code": normalised, "used_at": now})

@@ -120,6 +120,14 @@ async def test_coupons_limits_and_validity(gql, tokens):
     assert [o["id"] for o in await my_offers(gql, ana)] == [offer_id]  # ended: gone; the clipped coupon stays
     gone = await gql(OPS["ActivateOffer"], {"offerId": short["offer"]["id"]}, token=ana.token)
     assert gone["data"]["activateOffer"]["userErrors"][0]["code"] == "EXPIRED"
+    # the till accepts the code once
+    code = first["data"]["activateOffer"]["offer"]["couponCode"]
+    till = "mutation($c: String!) { redeemOfferCoupon(input: {code: $c}) { offer { title } userErrors { code } } }"
+    used = await gql(till, {"c": code.lower()}, token=tokens.staff())
+    assert used["data"]["redeemOfferCoupon"] == {"offer": {"title": "Double points"}, "userErrors": []}
+    again = await gql(till, {"c": code}, token=tokens.staff())
+    assert again["data"]["redeemOfferCoupon"]["userErrors"] == [{"code": "ALREADY_REDEEMED"}]
+    assert await my_offers(gql, ana) == []  # used: no longer offered
 
 
 async def test_create_offer_errors_name_the_field(gql, tokens, database):
