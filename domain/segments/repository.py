@@ -19,6 +19,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from domain.program.config import Program
 
+# beside migrate's 727301 and the jobs' 727302
+_LOCK = 727303
 BUILTIN = {"new": "New", "occasional": "Occasional", "high_value": "High value", "at_risk": "At risk"}
 
 
@@ -236,6 +238,11 @@ async def recompute(
     the statement that did it records the change."""
     if not segments:
         return Recomputed(0, 0)
+    # A run over everyone and one member's run (inside a purchase) could each hold a row
+    # the other wants (A inserted here, B deleted there): a deadlock that would fail the
+    # purchase. Everyone's runs take this lock alone; one member's share it.
+    shared = "_shared" if member_id is not None else ""
+    await conn.execute_query(f"SELECT pg_advisory_xact_lock{shared}($1)", [_LOCK])
     sql = _Sql()
     # Only what the statement uses: PostgreSQL cannot type a parameter it never sees.
     builtins = _builtins(sql, program, now) if any(s.builtin for s in segments) else {}
