@@ -18,6 +18,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.types import ExecutionContext, Info
 
 from api.arguments import TextArguments
+from api.audit.queries import AuditQuery
 from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
 from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
@@ -28,11 +29,15 @@ from api.members.queries import MembersQuery
 from api.members.types import Member
 from api.notifications.mutations import Device, LocationMutation, Notification, NotificationsMutation, Store
 from api.observability import GraphQLMetrics
+from api.offers.mutations import OffersMutation
+from api.offers.types import Offer
 from api.purchases.mutations import Purchase, PurchasesMutation
 from api.relay import Connection, Node, connection, from_global_id, page, time_position
 from api.rewards.mutations import RewardsMutation, RewardsQuery, reward_cursor
 from api.rewards.types import Coupon, Reward
 from api.scalars import PlainDecimal
+from api.segments.mutations import SegmentsMutation, SegmentsQuery
+from api.segments.types import Segment
 from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
@@ -40,8 +45,10 @@ from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
 from domain.identity import access
 from domain.members import service as members
 from domain.notifications import service as notifications
+from domain.offers import service as offers
 from domain.purchases import service as purchases
 from domain.rewards import service as rewards
+from domain.segments import service as segments
 from domain.stores import service as stores
 from domain.wallets import service as wallets
 
@@ -159,6 +166,28 @@ async def _store_node(info: Info, key: str) -> Store | None:
     return Store.of(place) if place else None
 
 
+async def _segment_node(info: Info, key: str) -> Segment | None:
+    segment_id = _uuid(key)
+    if segment_id is None or not access.may_see_program_object(info.context.principal(), "Segment"):
+        return None  # segments are the marketers' view of the members
+    row = await segments.find(segment_id)
+    return Segment.of(row) if row else None
+
+
+async def _offer_node(info: Info, key: str) -> Offer | None:
+    offer_id = _uuid(key)
+    if offer_id is None:
+        return None
+    principal = info.context.principal()
+    if access.may_see_program_object(principal, "Offer"):
+        row = await offers.find(offer_id)
+    elif principal.member_id is not None:  # a member, as `me { offers }` shows it to them
+        row = await offers.seen_by(info.context.services.program, principal.member_id, offer_id)
+    else:
+        row = None
+    return Offer.of(row) if row else None
+
+
 async def _tier_node(info: Info, key: str) -> Tier | None:
     tier = info.context.services.program.tier(key)
     return Tier.of(tier) if tier else None
@@ -178,6 +207,8 @@ NODE_RESOLVERS = {
     "Notification": _notification_node,
     "Device": _device_node,
     "Store": _store_node,
+    "Segment": _segment_node,
+    "Offer": _offer_node,
 }
 
 
@@ -201,7 +232,7 @@ class Program:
 
 
 @strawberry.type
-class Query(MembersQuery, RewardsQuery):
+class Query(MembersQuery, RewardsQuery, SegmentsQuery, AuditQuery):
     @strawberry.field(
         permission_classes=[IsSignedIn],
         description="Any object by its global ID; null when it does not exist or is not yours.",
@@ -227,6 +258,8 @@ class Mutation(
     RewardsMutation,
     NotificationsMutation,
     LocationMutation,
+    SegmentsMutation,
+    OffersMutation,
 ):
     pass
 

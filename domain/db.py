@@ -28,6 +28,9 @@ MODEL_MODULES = [
     "domain.rewards.models",
     "domain.notifications.models",
     "domain.stores.models",
+    "domain.segments.models",
+    "domain.offers.models",
+    "domain.audit.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

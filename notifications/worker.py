@@ -19,6 +19,7 @@ import procrastinate
 
 from domain import clock, db
 from domain.program.config import Program
+from domain.segments import service as segments
 from domain.settings import Settings
 from domain.tiers import service as tiers
 from notifications import dispatch
@@ -64,6 +65,11 @@ async def _requalify_tiers(program: Program) -> str:
     return f"{await tiers.requalify_due(program, clock.now())} members moved"
 
 
+async def _recompute_segments(program: Program) -> str:
+    run = await segments.recompute(program)
+    return f"{run.entered} segment entries, {run.left} exits"
+
+
 @dataclass(frozen=True)
 class Periodic:
     """A job the worker runs on a schedule, and `loyalty jobs run` runs by hand. Each is
@@ -83,6 +89,8 @@ PERIODIC = {
         Periodic("expiry_warnings", "10 * * * *", "hourly at :10", _expiry_warnings),
         Periodic("expire_points", "5 0 * * *", "daily at 00:05 UTC", _expire_points),
         Periodic("requalify_tiers", "20 0 * * *", "daily at 00:20 UTC", _requalify_tiers),
+        # time alone moves members between segments (no longer new, slipping away)
+        Periodic("recompute_segments", "30 * * * *", "hourly at :30", _recompute_segments),
     )
 }
 # Both numbers of a two-key advisory lock: ours (beside migrate's 727301) and the job's.

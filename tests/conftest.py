@@ -538,6 +538,11 @@ REQUIRED = {
     "RegisterDevice",
     "Notifications",
     "ReportLocation",
+    # segments and offers
+    "Segments",
+    "CreateOffer",
+    "MyOffers",
+    "ActivateOffer",
 }
 
 

@@ -8,12 +8,14 @@ from strawberry.types import Info
 from api.auth import member_id
 from api.errors import Forbidden
 from api.notifications.mutations import Device, Notification
+from api.offers.types import Offer, offer_cursor
 from api.relay import Connection, Node, connection, page, time_cursor, time_position, to_global_id
 from api.tiers.types import TierStatus
 from api.wallets.types import CashbackWallet, Wallet
 from domain import clock
 from domain.members.service import MemberRow
 from domain.notifications import service as notifications
+from domain.offers import service as offers
 from domain.tiers import service as tiers
 
 
@@ -82,6 +84,17 @@ class Member(Node):
         p = page(first, after)
         rows = await notifications.inbox(self.row.id, p.first + 1, time_position(p.after))
         return connection([Notification.of(r) for r in rows], p.first, lambda n: time_cursor(n.created_at, n.key))
+
+    @strawberry.field(
+        description="Offers for the member now: what targets them and is valid, not used yet; ending soonest first."
+    )
+    async def offers(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Offer]:
+        if member_id(info) != self.row.id:
+            raise Forbidden("Only the member sees their offers.")
+        p = page(first, after)
+        program = info.context.services.program
+        rows = await offers.for_member(program, self.row.id, p.first + 1, time_position(p.after))
+        return connection([Offer.of(r) for r in rows], p.first, offer_cursor)
 
 
 @strawberry.type(description="What the app shows as the member's QR code at the till.")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import Enum
 
@@ -13,6 +14,8 @@ from domain.errors import DomainError
 from domain.notifications import location
 from domain.notifications import service as notifications
 from domain.notifications.service import DeviceRow, NotificationRow
+from domain.offers import service as offers
+from domain.program.config import Program
 from domain.stores import service as stores
 
 
@@ -205,6 +208,14 @@ class AddStorePayload:
     user_errors: list[UserError]
 
 
+def _best_offer(program: Program) -> location.BestOffer:
+    async def best(member: uuid.UUID, store_key: str) -> location.OfferHint | None:
+        row = await offers.best_at(program, member, store_key)
+        return location.OfferHint(to_global_id("Offer", row.id), row.title) if row else None
+
+    return best
+
+
 @strawberry.type
 class LocationMutation:
     @strawberry.mutation(
@@ -214,8 +225,9 @@ class LocationMutation:
     )
     async def report_location(self, info: Info, input: ReportLocationInput) -> ReportLocationPayload:
         try:
+            program = info.context.services.program
             found = await location.report(
-                info.context.services.program, member_id(info), input.latitude, input.longitude
+                program, member_id(info), input.latitude, input.longitude, best_offer=_best_offer(program)
             )
         except DomainError as exc:
             return ReportLocationPayload(nearby_stores=[], user_errors=UserError.of(exc))

@@ -79,6 +79,7 @@ class RewardsMutation:
                 description=input.description,
                 min_tier=input.min_tier,
                 coupon_valid_days=input.coupon_valid_days,
+                actor=info.context.principal().subject,
             )
         except DomainError as exc:
             return CreateRewardPayload(reward=None, user_errors=UserError.of(exc))

@@ -48,6 +48,25 @@ class ExpiringPoints:
     expires_at: datetime
 
 
+@strawberry.type(description="A clipped offer a purchase used, and the points it added.")
+class EntryOffer:
+    offer_id: strawberry.ID
+    title: str
+    kind: str = strawberry.field(description="BONUS_POINTS or POINTS_MULTIPLIER.")
+    value: str
+    points: int
+
+    @classmethod
+    def of(cls, data: dict) -> EntryOffer:
+        return cls(
+            offer_id=to_global_id("Offer", data["offer"]),
+            title=data["title"],
+            kind=data["kind"],
+            value=data["value"],
+            points=int(data["points"]),
+        )
+
+
 @strawberry.type(description="Which rule produced an entry, and with what numbers.")
 class EntryExplanation:
     rule: str = strawberry.field(description="purchase, welcome, birthday, reward, refund, expiry, adjustment…")
@@ -57,6 +76,7 @@ class EntryExplanation:
     promotion: str | None
     rounding: str | None
     reason: str | None = strawberry.field(description="For adjustments: why.")
+    offers: list[EntryOffer] = strawberry.field(description="For purchases: the clipped offers it used.")
 
     @classmethod
     def of(cls, data: dict | str | None) -> EntryExplanation:
@@ -71,6 +91,7 @@ class EntryExplanation:
             promotion=data.get("promotion"),
             rounding=data.get("rounding"),
             reason=data.get("reason"),
+            offers=[EntryOffer.of(o) for o in data.get("offers", [])],
         )
 
 

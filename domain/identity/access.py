@@ -30,3 +30,16 @@ def may_see(principal: Principal, kind: str, owner: uuid.UUID) -> bool:
     if principal.role is Role.MEMBER:
         return principal.member_id == owner
     return principal.role in LISTED_BY[kind]
+
+
+# The program's own objects that are nobody's: who may look them up by id. Members reach
+# offers through `me { offers }`'s rule instead (the offers area decides what targets them).
+PROGRAM_OBJECTS: dict[str, tuple[Role, ...]] = {
+    "Segment": (Role.MARKETER,),
+    "Offer": (Role.MARKETER,),
+}
+
+
+def may_see_program_object(principal: Principal, kind: str) -> bool:
+    """Whether `principal` may see any object of `kind` (a key of PROGRAM_OBJECTS) by id."""
+    return principal.role in PROGRAM_OBJECTS[kind]

@@ -386,6 +386,37 @@ class Tiers(_Strict):
     )
 
 
+class Segments(_Strict):
+    """Thresholds of the four segments that always exist (see the README for their
+    definitions). A member is in at most one of them: `new`, else `at_risk`, else
+    `high_value`, else `occasional`."""
+
+    new_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        30, description="`new`: joined less than this many days ago, with at most one purchase.", examples=[30]
+    )
+    window_days: Annotated[int, Field(ge=1, le=730)] = Field(
+        90,
+        description="The window (days, up to now) over which `high_value` and `occasional` count spend and purchases.",
+        examples=[90],
+    )
+    high_value_spend: Annotated[Decimal, Field(ge=0)] = Field(
+        Decimal(200),
+        description="`high_value`: at least this much spent (net of refunds, program currency) in the window...",
+        examples=[200],
+    )
+    high_value_purchases: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        6,
+        description="...and at least this many purchases in the window (or the member holds the top tier).",
+        examples=[6],
+    )
+    at_risk_purchases: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        3, description="`at_risk`: a regular, with at least this many purchases ever...", examples=[3]
+    )
+    at_risk_days: Annotated[int, Field(ge=1, le=730)] = Field(
+        45, description="...whose last purchase is at least this many days old.", examples=[45]
+    )
+
+
 class Program(_Strict):
     """The whole file. Unknown keys are refused."""
 
@@ -403,6 +434,7 @@ class Program(_Strict):
         description="Points for things other than purchases, keyed survey, social_share, check_in or "
         "profile_completed: `[activities]` with `survey = { points = 50, per_day = 1 }`. Unlisted: not rewarded.",
     )
+    segments: Segments = Field(Segments(), description="Thresholds of the built-in segments.")
     tier_rules: Tiers = Field(Tiers(), description="How tiers qualify.")
     tiers: Annotated[list[Tier], Field(min_length=1)] = Field(description="The tier ladder, at least one.")
 
@@ -446,6 +478,10 @@ class Program(_Strict):
 
     def tier(self, key: str) -> Tier | None:
         return next((t for t in self.tiers if t.key == key), None)
+
+    @property
+    def top_tier(self) -> Tier:
+        return self.tiers[-1]
 
 
 def _where(loc: tuple) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
@@ -12,9 +13,11 @@ from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.members import service as members
+from domain.offers import service as offers
 from domain.program.config import Program
 from domain.purchases import repository
 from domain.purchases.repository import PurchaseRow
+from domain.segments import service as segments
 from domain.tiers import service as tiers
 from domain.wallets import earning, ledger
 from domain.wallets.expiry import expires_at
@@ -81,6 +84,12 @@ async def record(
         if standing is None:  # the lock above found the member; only a concurrent delete gets here
             raise NotFound("No member with this id.", field="memberId")
         earned = earning.for_purchase(program, amount, standing.tier_key, now, standing.earned_today)
+        # The member's clipped offers, computed before the ledger's statement and explained on its entry.
+        applied = await offers.apply_at_purchase(conn, member_id, store_key, earned.points, now)
+        if applied.explanation:
+            offered = {**earned.explanation, "offers": applied.explanation}
+            earned = replace(earned, points=earned.points + applied.points, explanation=offered)
+        description = earned.description + "".join(f", offer: {o['title']}" for o in applied.explanation)
         pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
         purchase = await repository.insert(
             conn, member_id, channel, store_key, external_id, amount, currency, now, earned.points, earned.cashback
@@ -93,12 +102,13 @@ async def record(
                     field="externalId",
                 )
             return existing, _rows(wallets)
+        await offers.mark_used(conn, applied, purchase.id, now)
         await ledger.credit(
             conn,
             wallets[ledger.POINTS],
             earned.points,
             kind="EARN",
-            description=earned.description,
+            description=description,
             now=now,
             expires_at=expires_at(program, now),
             available_at=pending_until,
@@ -125,6 +135,8 @@ async def record(
         reached = tiers.upgrade_for(program, standing.tier_key, qualifying)
         if reached is not None:
             await tiers.move(conn, member_id, reached, now)
+        # In the purchase's transaction: the member's segments never lag their purchases.
+        await segments.recompute_member(conn, program, member_id)
         return purchase, _rows(wallets)
 
 

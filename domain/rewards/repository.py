@@ -42,8 +42,8 @@ class CouponRow:
     created_at: datetime
 
 
-async def insert_reward(row: RewardRow) -> RewardRow:
-    await db.client().execute_query(
+async def insert_reward(conn, row: RewardRow) -> RewardRow:
+    await db.client(conn).execute_query(
         f"INSERT INTO rewards ({_REWARD}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [
             row.id,

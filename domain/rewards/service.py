@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from domain import clock, text
+from domain.audit import service as audit
 from domain.errors import Expired, InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.members import service as members
@@ -45,7 +46,9 @@ async def create(
     description: str = "",
     min_tier: str | None = None,
     coupon_valid_days: int = 30,
+    actor: str = "",
 ) -> RewardRow:
+    """A reward in the catalogue; the change is audited under `actor` (the marketer)."""
     name = text.name(name, "name", what="A reward name")
     if len(description) > 500:
         raise InvalidInput("A description has at most 500 characters.", field="description")
@@ -61,19 +64,36 @@ async def create(
         if tier is None:
             raise InvalidInput(f"No tier {min_tier[:32]!r} in this program.", field="minTier")
         rank = tier.rank
-    return await repository.insert_reward(
-        RewardRow(
-            id=uuid.uuid4(),
-            name=name,
-            description=description,
-            points_cost=points_cost,
-            stock=stock,
-            min_tier_rank=rank,
-            coupon_valid_days=coupon_valid_days,
-            active=True,
-            created_at=clock.now(),
+    async with in_transaction() as conn:
+        reward = await repository.insert_reward(
+            conn,
+            RewardRow(
+                id=uuid.uuid4(),
+                name=name,
+                description=description,
+                points_cost=points_cost,
+                stock=stock,
+                min_tier_rank=rank,
+                coupon_valid_days=coupon_valid_days,
+                active=True,
+                created_at=clock.now(),
+            ),
         )
-    )
+        await audit.record(
+            conn,
+            actor=actor,
+            action="createReward",
+            subject_id=reward.id,
+            details={
+                "name": name,
+                "pointsCost": points_cost,
+                "stock": stock,
+                "description": description,
+                "minTier": min_tier,
+                "couponValidDays": coupon_valid_days,
+            },
+        )
+        return reward
 
 
 async def _visible_rank(program: Program, member_id: uuid.UUID) -> int | None:

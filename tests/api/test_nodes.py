@@ -36,6 +36,8 @@ VISIBLE = {
     "Tier": PUBLIC,
     "Reward": PUBLIC,
     "Store": PUBLIC,
+    "Segment": {"marketer"},  # the marketers' view of the members
+    "Offer": {"owner", "marketer"},  # a member sees the offers that target them
 }
 
 OWNED = """
@@ -74,6 +76,22 @@ async def _world(gql, tokens) -> World:
         ana.uuid, kind="EXPIRY", title="Soon", body="Points expire", dedupe_key="n-1", due_at=clock.now()
     )
     await connections.get("default").execute_query("UPDATE notifications SET state = 'SENT', sent_at = now()")
+    segments = (await gql(OPS["Segments"], token=tokens.marketer()))["data"]["segments"]
+    offer = await gql(
+        OPS["CreateOffer"],
+        {
+            "input": {
+                "title": "Bonus",
+                "kind": "BONUS_POINTS",
+                "value": "10",
+                "audience": {"memberIds": [ana.id]},
+                "storeIds": [],
+                "description": "",
+                "validUntil": (clock.now() + timedelta(days=1)).isoformat(),
+            }
+        },
+        token=tokens.marketer(),
+    )
     me = (await gql(OWNED, token=ana.token))["data"]["me"]
     (wallet,) = me["wallets"]
     ids = {
@@ -89,6 +107,8 @@ async def _world(gql, tokens) -> World:
         "Reward": reward_id,
         "Coupon": redeemed["data"]["redeemReward"]["coupon"]["id"],
         "Store": store["data"]["addStore"]["store"]["id"],
+        "Segment": segments[0]["id"],
+        "Offer": offer["data"]["createOffer"]["offer"]["id"],
     }
     assert me["devices"] == [{"id": ids["Device"], "platform": "IOS"}]
     roles = {"owner": ana.token, "other": bo.token, "staff": tokens.staff(), "marketer": tokens.marketer()}

@@ -1,0 +1,293 @@
+"""The segments' tables: definitions, who is in each now, and every entry and exit.
+
+Recomputation is ONE set-based statement per run (the exception the areas' rule allows
+for speed): each segment's rules compiled to a WHERE over per-member aggregates that
+read the members, purchases and devices tables directly, and the difference with the
+current memberships written with its history in the same statement. No Python loop
+over members; the analytics bench holds it beside hand-written SQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain.program.config import Program
+
+# beside migrate's 727301 and the jobs' 727302
+_LOCK = 727303
+BUILTIN = {"new": "New", "occasional": "Occasional", "high_value": "High value", "at_risk": "At risk"}
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    id: uuid.UUID
+    key: str
+    name: str
+    builtin: bool
+    rules: tuple[dict, ...]
+    created_at: datetime
+    member_count: int
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    entered: int
+    left: int
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    segment_key: str
+    member_id: uuid.UUID
+    change: str
+    at: datetime
+
+
+def _conn(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
+    return conn or connections.get("default")
+
+
+async def ensure_builtins(now: datetime, conn: BaseDBAsyncClient | None = None) -> None:
+    """The four segments that always exist (their rows: memberships refer to them)."""
+    await _conn(conn).execute_query(
+        "INSERT INTO segments (id, key, name, builtin, rules, created_by, created_at)"
+        " SELECT gen_random_uuid(), k, n, true, '[]'::jsonb, '', $3 FROM unnest($1::text[], $2::text[]) AS b(k, n)"
+        " ON CONFLICT (key) DO NOTHING",
+        [list(BUILTIN), list(BUILTIN.values()), now],
+    )
+
+
+_SELECT = (
+    "SELECT s.id, s.key, s.name, s.builtin, s.rules, s.created_at,"
+    " (SELECT count(*) FROM segment_members sm WHERE sm.segment_id = s.id) AS member_count FROM segments s"
+)
+
+
+def _row(r: dict) -> SegmentRow:
+    rules = r["rules"] if isinstance(r["rules"], list) else json.loads(r["rules"])
+    return SegmentRow(r["id"], r["key"], r["name"], r["builtin"], tuple(rules), r["created_at"], int(r["member_count"]))
+
+
+async def all_segments() -> list[SegmentRow]:
+    """Built-ins first (in their fixed order), then custom ones, oldest first."""
+    rows = await _conn(None).execute_query_dict(
+        _SELECT + " ORDER BY s.builtin DESC, array_position($1::text[], s.key), s.created_at, s.id", [list(BUILTIN)]
+    )
+    return [_row(r) for r in rows]
+
+
+async def definitions(conn: BaseDBAsyncClient | None = None) -> list[SegmentRow]:
+    """Every segment without its count (what recomputation needs)."""
+    rows = await _conn(conn).execute_query_dict(
+        "SELECT id, key, name, builtin, rules, created_at, 0 AS member_count FROM segments ORDER BY id"
+    )
+    return [_row(r) for r in rows]
+
+
+async def by_id(segment_id: uuid.UUID) -> SegmentRow | None:
+    rows = await _conn(None).execute_query_dict(_SELECT + " WHERE s.id = $1", [segment_id])
+    return _row(rows[0]) if rows else None
+
+
+async def existing_keys(keys: list[str]) -> set[str]:
+    rows = await _conn(None).execute_query_dict("SELECT key FROM segments WHERE key = ANY($1::text[])", [keys])
+    return {r["key"] for r in rows}
+
+
+async def insert(
+    conn: BaseDBAsyncClient, *, key: str, name: str, rules: list[dict], actor: str, now: datetime
+) -> uuid.UUID | None:
+    """The new segment's id; None when the key is taken."""
+    rows = await conn.execute_query_dict(
+        "INSERT INTO segments (id, key, name, builtin, rules, created_by, created_at)"
+        " VALUES ($1, $2, $3, false, $4::jsonb, $5, $6) ON CONFLICT (key) DO NOTHING RETURNING id",
+        [uuid.uuid4(), key, name, json.dumps(rules), actor[:200], now],
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def keys_of_member(member_id: uuid.UUID) -> list[str]:
+    rows = await _conn(None).execute_query_dict(
+        "SELECT s.key FROM segment_members sm JOIN segments s ON s.id = sm.segment_id WHERE sm.member_id = $1"
+        " ORDER BY s.key",
+        [member_id],
+    )
+    return [r["key"] for r in rows]
+
+
+async def changes_of(member_id: uuid.UUID) -> list[ChangeRow]:
+    rows = await _conn(None).execute_query_dict(
+        "SELECT s.key AS segment_key, c.member_id, c.change, c.at FROM segment_changes c"
+        " JOIN segments s ON s.id = c.segment_id WHERE c.member_id = $1 ORDER BY c.id",
+        [member_id],
+    )
+    return [ChangeRow(**r) for r in rows]
+
+
+class _Sql:
+    """Parameters and per-member aggregates a compiled statement needs."""
+
+    def __init__(self) -> None:
+        self.params: list = []
+        self.aggregates: list[str] = []
+
+    def param(self, value: object, cast: str = "") -> str:
+        if not cast and isinstance(value, datetime):
+            cast = "::timestamptz"
+        self.params.append(value)
+        return f"${len(self.params)}{cast}"
+
+    def aggregate(self, expression: str) -> str:
+        """A per-member aggregate over the member's purchases (not fully refunded)."""
+        name = f"a{len(self.aggregates)}"
+        self.aggregates.append(f"{expression} AS {name}")
+        return f"agg.{name}"
+
+
+def _since(sql: _Sql, now: datetime, days: int | None) -> str:
+    return "true" if days is None else f"occurred_at > {sql.param(now - timedelta(days=days))}"
+
+
+def _tier_keys(program: Program, keys: list[str]) -> list[str]:
+    # Members of the entry tier may carry '' (never moved): the entry tier's key covers them.
+    return [*keys, ""] if program.entry_tier.key in keys else list(keys)
+
+
+def _rule(sql: _Sql, program: Program, now: datetime, rule: dict) -> str:
+    kind = rule["kind"]
+    window = rule.get("window_days")
+    if kind == "TIER":
+        return f"agg.tier_key = ANY({sql.param(_tier_keys(program, rule['tiers']), '::text[]')})"
+    if kind == "DAYS_SINCE_LAST_PURCHASE":
+        parts = []
+        if rule.get("min") is not None:  # whole days since >= min; never bought counts as long ago
+            parts.append(f"(agg.last_at IS NULL OR agg.last_at <= {sql.param(now - timedelta(days=rule['min']))})")
+        if rule.get("max") is not None:  # whole days since <= max
+            parts.append(f"agg.last_at > {sql.param(now - timedelta(days=rule['max'] + 1))}")
+        return " AND ".join(parts)
+    if kind in ("SPEND", "PURCHASE_COUNT"):
+        what = "SUM(amount - refunded_amount)" if kind == "SPEND" else "COUNT(*)"
+        column = sql.aggregate(f"COALESCE({what} FILTER (WHERE {_since(sql, now, window)}), 0)")
+        parts = []
+        if rule.get("min") is not None:
+            parts.append(f"COALESCE({column}, 0) >= {sql.param(Decimal(str(rule['min'])), '::numeric')}")
+        if rule.get("max") is not None:
+            parts.append(f"COALESCE({column}, 0) <= {sql.param(Decimal(str(rule['max'])), '::numeric')}")
+        return " AND ".join(parts)
+    if kind == "BIRTHDAY_MONTH":
+        return f"EXTRACT(MONTH FROM agg.birthday)::int = ANY({sql.param(rule['months'], '::int[]')})"
+    if kind == "STORES_VISITED":
+        if rule.get("store_ids"):
+            stores = sql.param(rule["store_ids"], "::text[]")
+            column = sql.aggregate(f"bool_or(store_key = ANY({stores}) AND {_since(sql, now, window)})")
+            return f"COALESCE({column}, false)"
+        column = sql.aggregate(
+            f"COUNT(DISTINCT store_key) FILTER (WHERE store_key <> '' AND {_since(sql, now, window)})"
+        )
+        return f"COALESCE({column}, 0) >= {sql.param(int(rule['min']), '::int')}"
+    if kind == "HAS_DEVICE":
+        exists = "EXISTS (SELECT 1 FROM devices d WHERE d.member_id = agg.member_id)"
+        return exists if rule.get("value", True) else f"NOT {exists}"
+    if kind == "CONSENT":
+        column = "agg.push_marketing" if rule["consent"] == "PUSH_MARKETING" else "agg.location_nudges"
+        return column if rule.get("value", True) else f"NOT {column}"
+    raise AssertionError(f"unvalidated rule kind {kind}")  # the service validates before storing
+
+
+def _builtins(sql: _Sql, program: Program, now: datetime) -> dict[str, str]:
+    """The four built-in segments, disjoint by priority: new, at_risk, high_value, occasional."""
+    s = program.segments
+    window = _since(sql, now, s.window_days)
+    spend = sql.aggregate(f"COALESCE(SUM(amount - refunded_amount) FILTER (WHERE {window}), 0)")
+    count = sql.aggregate(f"COUNT(*) FILTER (WHERE {window})")
+    new = f"(agg.created_at > {sql.param(now - timedelta(days=s.new_days))} AND agg.purchases <= 1)"
+    at_risk = (
+        f"(agg.purchases >= {sql.param(s.at_risk_purchases, '::int')}"
+        f" AND agg.last_at <= {sql.param(now - timedelta(days=s.at_risk_days))})"
+    )
+    top = f" OR agg.tier_key = {sql.param(program.top_tier.key, '::text')}" if len(program.tiers) > 1 else ""
+    high_value = (
+        f"((COALESCE({spend}, 0) >= {sql.param(s.high_value_spend, '::numeric')}"
+        f" AND COALESCE({count}, 0) >= {sql.param(s.high_value_purchases, '::int')}){top})"
+    )
+    yes = "COALESCE({}, false)".format
+    return {
+        "new": yes(new),
+        "at_risk": f"{yes(at_risk)} AND NOT {yes(new)}",
+        "high_value": f"{yes(high_value)} AND NOT {yes(new)} AND NOT {yes(at_risk)}",
+        "occasional": f"COALESCE({count}, 0) >= 1 AND NOT {yes(new)} AND NOT {yes(at_risk)} AND NOT {yes(high_value)}",
+    }
+
+
+async def recompute(
+    conn: BaseDBAsyncClient,
+    program: Program,
+    now: datetime,
+    segments: list[SegmentRow],
+    member_id: uuid.UUID | None = None,
+) -> Recomputed:
+    """Bring the memberships of `segments` (for one member, or everyone) in line with
+    their rules, recording each entry and exit at `now`: one statement. Safe beside a
+    concurrent run: a row is inserted (ON CONFLICT DO NOTHING) or deleted once, and only
+    the statement that did it records the change."""
+    if not segments:
+        return Recomputed(0, 0)
+    # A run over everyone and one member's run (inside a purchase) could each hold a row
+    # the other wants (A inserted here, B deleted there): a deadlock that would fail the
+    # purchase. Everyone's runs take this lock alone; one member's share it.
+    shared = "_shared" if member_id is not None else ""
+    await conn.execute_query(f"SELECT pg_advisory_xact_lock{shared}($1)", [_LOCK])
+    sql = _Sql()
+    # Only what the statement uses: PostgreSQL cannot type a parameter it never sees.
+    builtins = _builtins(sql, program, now) if any(s.builtin for s in segments) else {}
+    desired = []
+    for segment in segments:
+        if segment.builtin:
+            where = builtins[segment.key]
+        else:
+            where = " AND ".join(f"({_rule(sql, program, now, r)})" for r in segment.rules) or "true"
+        desired.append(f"SELECT {sql.param(segment.id, '::uuid')} AS segment_id, member_id FROM agg WHERE {where}")
+    ids = sql.param([s.id for s in segments], "::uuid[]")
+    one = sql.param(member_id, "::uuid") if member_id is not None else None
+    purchases_where = "refunded_amount < amount" + (f" AND member_id = {one}" if one else "")
+    at = sql.param(now)
+    aggregates = "".join(f", {a}" for a in sql.aggregates)
+    columns = "".join(f", p.a{i}" for i in range(len(sql.aggregates)))
+    statement = f"""
+        WITH p AS (
+            SELECT member_id, COUNT(*) AS purchases, MAX(occurred_at) AS last_at{aggregates}
+            FROM purchases WHERE {purchases_where} GROUP BY member_id
+        ), agg AS MATERIALIZED (
+            SELECT m.id AS member_id, m.tier_key, m.created_at, m.birthday, m.push_marketing, m.location_nudges,
+                   COALESCE(p.purchases, 0) AS purchases, p.last_at{columns}
+            FROM members m LEFT JOIN p ON p.member_id = m.id
+            {f"WHERE m.id = {one}" if one else ""}
+        ), desired AS MATERIALIZED (
+            {" UNION ALL ".join(desired)}
+        ), entered AS (
+            INSERT INTO segment_members (segment_id, member_id, since)
+            SELECT segment_id, member_id, {at} FROM desired
+            ON CONFLICT (segment_id, member_id) DO NOTHING
+            RETURNING segment_id, member_id
+        ), gone AS (
+            DELETE FROM segment_members sm
+            WHERE sm.segment_id = ANY({ids}) {f"AND sm.member_id = {one}" if one else ""}
+              AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.segment_id = sm.segment_id AND d.member_id = sm.member_id)
+            RETURNING sm.segment_id, sm.member_id
+        ), logged AS (
+            INSERT INTO segment_changes (segment_id, member_id, change, at)
+            SELECT segment_id, member_id, 'ENTERED', {at} FROM entered
+            UNION ALL SELECT segment_id, member_id, 'LEFT', {at} FROM gone
+            RETURNING change
+        )
+        SELECT COUNT(*) FILTER (WHERE change = 'ENTERED') AS entered, COUNT(*) FILTER (WHERE change = 'LEFT') AS left
+        FROM logged
+    """
+    rows = await conn.execute_query_dict(statement, sql.params)
+    return Recomputed(int(rows[0]["entered"]), int(rows[0]["left"]))
