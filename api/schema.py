@@ -22,6 +22,7 @@ from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
 from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
 from api.identity.mutations import IdentityMutation
+from api.kpis.queries import KpisQuery
 from api.limits import RateLimit
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
@@ -210,7 +211,7 @@ class Program:
 
 
 @strawberry.type
-class Query(MembersQuery, RewardsQuery):
+class Query(MembersQuery, RewardsQuery, KpisQuery):
     @strawberry.field(
         permission_classes=[IsSignedIn],
         description="Any object by its global ID; null when it does not exist or is not yours.",

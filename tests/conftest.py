@@ -532,6 +532,8 @@ REQUIRED = {
     "RegisterDevice",
     "Notifications",
     "ReportLocation",
+    # the program's KPIs
+    "ProgramKpis",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -15,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
+from domain.members import repository
 from domain.members.models import Member
 from domain.members.numbers import looks_like_one, new_member_number, normalise
 from domain.program.config import Program
@@ -254,3 +256,14 @@ async def newest(
         created_at, id_ = before
         query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
     return await query.order_by("-created_at", "-id").limit(limit)
+
+
+# --- reads for KPIs ---
+
+
+async def joined_between(start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None) -> int:
+    return await repository.joined_between(start, end, members)
+
+
+async def ids_in_tier(tier_key: str) -> list[uuid.UUID]:
+    return await repository.ids_in_tier(tier_key)

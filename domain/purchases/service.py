@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -14,6 +15,7 @@ from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
+from domain.purchases import repository
 from domain.tiers import service as tiers
 from domain.wallets import earning, ledger
 from domain.wallets.expiry import expires_at
@@ -332,3 +334,13 @@ async def find(purchase_id: uuid.UUID) -> PurchaseView | None:
         f"SELECT {_COLUMNS} FROM purchases WHERE id = $1", [purchase_id]
     )
     return PurchaseView(**rows[0]) if rows else None
+
+
+# --- reads for KPIs ---
+
+
+async def activity(
+    before: datetime, start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None
+) -> repository.PurchaseActivity:
+    """Buyers in [start, end) and in [before, start): see repository.activity."""
+    return await repository.activity(before, start, end, members)

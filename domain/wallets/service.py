@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from domain import clock
 from domain.errors import InvalidInput, NotEligible
 from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
-from domain.wallets import ledger
+from domain.wallets import ledger, repository
 from domain.wallets.expiry import expires_at
 
 MAX_ADJUSTMENT = 1_000_000
@@ -237,3 +238,16 @@ async def entry(entry_id: int) -> dict | None:
         [entry_id],
     )
     return rows[0] if rows else None
+
+
+# --- reads for KPIs ---
+
+
+async def points_flow(
+    start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None
+) -> repository.PointsFlow:
+    return await repository.points_flow(start, end, members)
+
+
+async def points_held(members: Sequence[uuid.UUID] | None = None) -> int:
+    return await repository.points_held(members)

@@ -1,0 +1,54 @@
+"""The wallets area's own SQL on its tables (wallets, ledger entries, lots)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise import connections
+
+# --- reads for KPIs ---
+
+
+@dataclass(frozen=True)
+class PointsFlow:
+    """Points that moved through the points wallets in a period (each a positive number)."""
+
+    issued: int  # EARN, BONUS and ADJUST entries (net), less what purchase refunds took back
+    redeemed: int  # REDEEM entries: spent on rewards and draws, less draw entries refunded
+    expired: int  # EXPIRE entries
+
+
+async def points_flow(start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None) -> PointsFlow:
+    params: list = [start, end]
+    among = ""
+    if members is not None:
+        params.append(list(members))
+        among = " AND e.member_id = ANY($3::uuid[])"
+    rows = await connections.get("default").execute_query_dict(
+        f"""
+        SELECT COALESCE(SUM(e.amount) FILTER (WHERE e.kind IN ('EARN', 'BONUS', 'ADJUST', 'REFUND')), 0) AS issued,
+               COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'REDEEM'), 0) AS redeemed,
+               COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'EXPIRE'), 0) AS expired
+        FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id AND w.kind = 'POINTS'
+        WHERE e.occurred_at >= $1 AND e.occurred_at < $2{among}
+        """,
+        params,
+    )
+    r = rows[0]
+    return PointsFlow(issued=int(r["issued"]), redeemed=int(r["redeemed"]), expired=int(r["expired"]))
+
+
+async def points_held(members: Sequence[uuid.UUID] | None = None) -> int:
+    """Points members hold now: spendable and pending (the program owes both)."""
+    params: list = []
+    among = ""
+    if members is not None:
+        params.append(list(members))
+        among = " AND member_id = ANY($1::uuid[])"
+    rows = await connections.get("default").execute_query_dict(
+        f"SELECT COALESCE(SUM(balance + pending), 0) AS held FROM wallets WHERE kind = 'POINTS'{among}", params
+    )
+    return int(rows[0]["held"])
