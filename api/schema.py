@@ -20,6 +20,8 @@ from strawberry.types import ExecutionContext, Info
 from api.arguments import TextArguments
 from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
+from api.draws.mutations import DrawsMutation, DrawsQuery
+from api.draws.types import Draw
 from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
 from api.identity.mutations import IdentityMutation
 from api.kpis.queries import KpisQuery
@@ -38,6 +40,7 @@ from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
+from domain.draws import service as draws
 from domain.identity.tokens import Role
 from domain.members import service as members
 from domain.notifications import service as notifications
@@ -169,6 +172,12 @@ async def _store_node(info: Info, key: str) -> Store | None:
     return Store.of(place) if place else None
 
 
+async def _draw_node(info: Info, key: str) -> Draw | None:
+    draw_id = _uuid(key)
+    row = await draws.find(draw_id, info.context.principal().member_id) if draw_id else None
+    return Draw.of(row) if row else None
+
+
 async def _tier_node(info: Info, key: str) -> Tier | None:
     tier = info.context.services.program.tier(key)
     return Tier.of(tier) if tier else None
@@ -188,6 +197,7 @@ NODE_RESOLVERS = {
     "Notification": _notification_node,
     "Device": _device_node,
     "Store": _store_node,
+    "Draw": _draw_node,
 }
 
 
@@ -211,7 +221,7 @@ class Program:
 
 
 @strawberry.type
-class Query(MembersQuery, RewardsQuery, KpisQuery):
+class Query(MembersQuery, RewardsQuery, KpisQuery, DrawsQuery):
     @strawberry.field(
         permission_classes=[IsSignedIn],
         description="Any object by its global ID; null when it does not exist or is not yours.",
@@ -237,6 +247,7 @@ class Mutation(
     RewardsMutation,
     NotificationsMutation,
     LocationMutation,
+    DrawsMutation,
 ):
     pass
 

@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "domain.rewards.models",
     "domain.notifications.models",
     "domain.stores.models",
+    "domain.draws.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 import procrastinate
 
 from domain import clock, db
+from domain.draws import service as draws
 from domain.program.config import Program
 from domain.settings import Settings
 from domain.tiers import service as tiers
@@ -64,6 +65,10 @@ async def _requalify_tiers(program: Program) -> str:
     return f"{await tiers.requalify_due(program, clock.now())} members moved"
 
 
+async def _draws(program: Program) -> str:
+    return f"{await draws.draw_due(program)} draws drawn"
+
+
 @dataclass(frozen=True)
 class Periodic:
     """A job the worker runs on a schedule, and `loyalty jobs run` runs by hand. Each is
@@ -83,6 +88,8 @@ PERIODIC = {
         Periodic("expiry_warnings", "10 * * * *", "hourly at :10", _expiry_warnings),
         Periodic("expire_points", "5 0 * * *", "daily at 00:05 UTC", _expire_points),
         Periodic("requalify_tiers", "20 0 * * *", "daily at 00:20 UTC", _requalify_tiers),
+        # a draw closes at any minute: its winners are drawn within the minute after
+        Periodic("draws", "* * * * *", "every minute", _draws),
     )
 }
 # Both numbers of a two-key advisory lock: ours (beside migrate's 727301) and the job's.

@@ -197,3 +197,46 @@ async def find(program: Program, reward_id: uuid.UUID, member_id: uuid.UUID | No
 
 async def coupon(coupon_id: uuid.UUID) -> Coupon | None:
     return await Coupon.get_or_none(id=coupon_id)
+
+
+# --- prizes (draws) ---
+
+
+async def create_prize(conn, *, name: str, description: str, coupon_valid_days: int) -> Reward:
+    """A reward that is not in the catalogue (inactive, so no member sees or buys it): what
+    a draw's winners get a coupon for."""
+    if not 1 <= coupon_valid_days <= 3650:
+        raise InvalidInput("couponValidDays must be between 1 and 3650.", field="couponValidDays")
+    return await Reward.create(
+        using_db=conn,
+        id=uuid.uuid4(),
+        name=text.name(name, "prize", what="A prize"),
+        description=description,
+        points_cost=1,  # never charged: prizes are won, not bought
+        stock=None,
+        min_tier_rank=0,
+        coupon_valid_days=coupon_valid_days,
+        active=False,
+        created_at=clock.now(),
+    )
+
+
+async def issue_prize_coupon(conn, *, member_id: uuid.UUID, reward_id: uuid.UUID, key: str) -> Coupon:
+    """The coupon for a prize won, once per key (the same key again returns it): no ledger
+    entry, the member paid for their draw entry already."""
+    done = await Coupon.filter(member_id=member_id, idempotency_key=key).using_db(conn).first()
+    if done is not None:
+        return done
+    reward = await Reward.get(id=reward_id).using_db(conn)
+    now = clock.now()
+    return await Coupon.create(
+        using_db=conn,
+        id=uuid.uuid4(),
+        code=new_coupon_code(),
+        member_id=member_id,
+        reward_id=reward_id,
+        entry_id=None,
+        idempotency_key=key,
+        expires_at=now + timedelta(days=reward.coupon_valid_days),
+        created_at=now,
+    )
