@@ -36,6 +36,7 @@ VISIBLE = {
     "Tier": PUBLIC,
     "Reward": PUBLIC,
     "Store": PUBLIC,
+    "Draw": PUBLIC,  # members see the draws they may enter, and the results
 }
 
 OWNED = """
@@ -69,6 +70,12 @@ async def _world(gql, tokens) -> World:
         "{ store { id } userErrors { code } } }",
         token=tokens.marketer(),
     )
+    draw = await gql(
+        'mutation($at: DateTime!) { createDraw(input: {prize: "Bike", winners: 1, entryCost: 10, '
+        "maxEntriesPerMember: 1, closesAt: $at}) { draw { id } } }",
+        {"at": (clock.now() + timedelta(days=1)).isoformat()},
+        token=tokens.marketer(),
+    )
     # A notification that was sent, as the inbox lists it (sending is the worker's, tested apart).
     await notifications.enqueue(
         ana.uuid, kind="EXPIRY", title="Soon", body="Points expire", dedupe_key="n-1", due_at=clock.now()
@@ -89,6 +96,7 @@ async def _world(gql, tokens) -> World:
         "Reward": reward_id,
         "Coupon": redeemed["data"]["redeemReward"]["coupon"]["id"],
         "Store": store["data"]["addStore"]["store"]["id"],
+        "Draw": draw["data"]["createDraw"]["draw"]["id"],
     }
     assert me["devices"] == [{"id": ids["Device"], "platform": "IOS"}]
     roles = {"owner": ana.token, "other": bo.token, "staff": tokens.staff(), "marketer": tokens.marketer()}
