@@ -244,3 +244,12 @@ def __getattr__(name: str) -> Any:
             credentials_from_url(os.environ.get("LOYALTY_DATABASE_URL", "postgres://postgres@127.0.0.1/loyalty"))
         )
     raise AttributeError(name)
+
+
+def among(column: str, members, params: list) -> str:
+    """The SQL that narrows a read to a set of members (a tier's, a segment's): `AND column
+    = ANY($n)` with the ids appended to `params`; none (everyone) for None."""
+    if members is None:
+        return ""
+    params.append(list(members))
+    return f" AND {column} = ANY(${len(params)}::uuid[])"

@@ -8,16 +8,15 @@ from datetime import datetime
 
 from tortoise import connections
 
+from domain import db
+
 # --- reads for KPIs ---
 
 
 async def joined_between(start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None) -> int:
     """How many members enrolled in [start, end), of `members` when given."""
     params: list = [start, end]
-    among = ""
-    if members is not None:
-        params.append(list(members))
-        among = " AND id = ANY($3::uuid[])"
+    among = db.among("id", members, params)
     rows = await connections.get("default").execute_query_dict(
         f"SELECT COUNT(*) AS n FROM members WHERE created_at >= $1 AND created_at < $2{among}", params
     )

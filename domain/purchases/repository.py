@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from tortoise import connections
 
+from domain import db
+
 # --- reads for KPIs ---
 
 
@@ -31,10 +33,7 @@ async def activity(
     """One pass over the purchases in [before, end): per member, then summed. `members`
     narrows it to a set of members (a tier, a segment); None: everyone."""
     params: list = [before, start, end]
-    among = ""
-    if members is not None:
-        params.append(list(members))
-        among = " AND member_id = ANY($4::uuid[])"
+    among = db.among("member_id", members, params)
     rows = await connections.get("default").execute_query_dict(
         f"""
         WITH per_member AS (

@@ -9,6 +9,8 @@ from datetime import datetime
 
 from tortoise import connections
 
+from domain import db
+
 # --- reads for KPIs ---
 
 
@@ -23,10 +25,7 @@ class PointsFlow:
 
 async def points_flow(start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None) -> PointsFlow:
     params: list = [start, end]
-    among = ""
-    if members is not None:
-        params.append(list(members))
-        among = " AND e.member_id = ANY($3::uuid[])"
+    among = db.among("e.member_id", members, params)
     rows = await connections.get("default").execute_query_dict(
         f"""
         SELECT COALESCE(SUM(e.amount) FILTER (WHERE e.kind IN ('EARN', 'BONUS', 'ADJUST', 'REFUND')), 0) AS issued,
@@ -44,10 +43,7 @@ async def points_flow(start: datetime, end: datetime, members: Sequence[uuid.UUI
 async def points_held(members: Sequence[uuid.UUID] | None = None) -> int:
     """Points members hold now: spendable and pending (the program owes both)."""
     params: list = []
-    among = ""
-    if members is not None:
-        params.append(list(members))
-        among = " AND member_id = ANY($1::uuid[])"
+    among = db.among("member_id", members, params)
     rows = await connections.get("default").execute_query_dict(
         f"SELECT COALESCE(SUM(balance + pending), 0) AS held FROM wallets WHERE kind = 'POINTS'{among}", params
     )
