@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tortoise import connections
-
 from domain import db
 
 # --- reads for KPIs ---
@@ -34,7 +32,7 @@ async def activity(
     narrows it to a set of members (a tier, a segment); None: everyone."""
     params: list = [before, start, end]
     among = db.among("member_id", members, params)
-    rows = await connections.get("default").execute_query_dict(
+    rows = await db.analytic_read(
         f"""
         WITH per_member AS (
             SELECT COUNT(*) FILTER (WHERE occurred_at >= $2) AS now_n,
