@@ -28,7 +28,7 @@ LIST = "{ draws(first: 10) { edges { node { id prize myEntries entryCount } } } 
 NODE = f"query($id: ID!) {{ node(id: $id) {{ ... on Draw {{ {DRAW_FIELDS} }} }} }}"
 
 
-async def create(gql, tokens, **kw) -> dict:
+def draw_input(**kw) -> dict:
     values = {
         "prize": "Coffee for a year",
         "winners": 2,
@@ -36,8 +36,11 @@ async def create(gql, tokens, **kw) -> dict:
         "maxEntriesPerMember": 3,
         "closesAt": (clock.now() + timedelta(days=3)).isoformat(),
     }
-    values.update(kw)
-    result = await gql(CREATE, {"input": values}, token=tokens.marketer())
+    return {**values, **kw}
+
+
+async def create(gql, tokens, **kw) -> dict:
+    result = await gql(CREATE, {"input": draw_input(**kw)}, token=tokens.marketer())
     return result["data"]["createDraw"]
 
 
@@ -112,14 +115,7 @@ async def test_a_cancelled_draw_gives_the_points_back(gql, tokens):
 
 async def test_members_cannot_create_or_cancel_draws_and_nothing_is_written(gql, tokens, database):
     ana = await enrolled(gql, tokens, "ana@example.com")
-    values = {
-        "prize": "A bike",
-        "winners": 1,
-        "entryCost": 10,
-        "maxEntriesPerMember": 1,
-        "closesAt": (clock.now() + timedelta(days=1)).isoformat(),
-    }
-    result = await gql(CREATE, {"input": values}, token=ana.token)
+    result = await gql(CREATE, {"input": draw_input()}, token=ana.token)
     assert error_codes(result) == ["FORBIDDEN"] and result["data"] is None
     assert await count(database, "draws") == 0
     draw = (await create(gql, tokens))["draw"]
