@@ -17,6 +17,7 @@ import psutil
 import pytest
 import websockets
 
+from notifications.worker import PERIODIC
 from tests.conftest import Socket
 from tests.processes import ENROLL, LOYALTY, free_port, loyalty_env, post, run_loyalty, wait_ready
 
@@ -104,7 +105,7 @@ def test_a_signal_stops_serve_and_its_embedded_database(home: Path, sig: signal.
     assert not (pgdata / "postmaster.pid").exists()
     assert f"stopped by {sig.name}" in err
     assert "embedded PostgreSQL stopped" in err
-    assert err.count("Registering task") == 4, "each periodic job is registered once"
+    assert err.count("Registering task") == len(PERIODIC), "each periodic job is registered once"
 
 
 def test_a_database_left_by_a_crash_is_adopted_and_stopped(home: Path):
