@@ -21,8 +21,11 @@ from api.arguments import TextArguments
 from api.audit.queries import AuditQuery
 from api.auth import IsSignedIn
 from api.cost import DocumentCache, PriceBeforeValidating
+from api.draws.mutations import DrawsMutation, DrawsQuery
+from api.draws.types import Draw
 from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
 from api.identity.mutations import IdentityMutation
+from api.kpis.queries import KpisQuery
 from api.limits import RateLimit
 from api.members.mutations import MembersMutation
 from api.members.queries import MembersQuery
@@ -42,6 +45,7 @@ from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
+from domain.draws import service as draws
 from domain.identity import access
 from domain.members import service as members
 from domain.notifications import service as notifications
@@ -188,6 +192,12 @@ async def _offer_node(info: Info, key: str) -> Offer | None:
     return Offer.of(row) if row else None
 
 
+async def _draw_node(info: Info, key: str) -> Draw | None:
+    draw_id = _uuid(key)
+    row = await draws.find(draw_id, info.context.principal().member_id) if draw_id else None
+    return Draw.of(row) if row else None
+
+
 async def _tier_node(info: Info, key: str) -> Tier | None:
     tier = info.context.services.program.tier(key)
     return Tier.of(tier) if tier else None
@@ -209,6 +219,7 @@ NODE_RESOLVERS = {
     "Store": _store_node,
     "Segment": _segment_node,
     "Offer": _offer_node,
+    "Draw": _draw_node,
 }
 
 
@@ -232,7 +243,7 @@ class Program:
 
 
 @strawberry.type
-class Query(MembersQuery, RewardsQuery, SegmentsQuery, AuditQuery):
+class Query(MembersQuery, RewardsQuery, SegmentsQuery, AuditQuery, KpisQuery, DrawsQuery):
     @strawberry.field(
         permission_classes=[IsSignedIn],
         description="Any object by its global ID; null when it does not exist or is not yours.",
@@ -260,6 +271,7 @@ class Mutation(
     LocationMutation,
     SegmentsMutation,
     OffersMutation,
+    DrawsMutation,
 ):
     pass
 

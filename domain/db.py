@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 from tortoise import Tortoise, connections
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as run_migrations
+from tortoise.transactions import in_transaction
 
 from domain.settings import ConfigurationError
 
@@ -31,6 +32,7 @@ MODEL_MODULES = [
     "domain.segments.models",
     "domain.offers.models",
     "domain.audit.models",
+    "domain.draws.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 
@@ -277,3 +279,20 @@ def __getattr__(name: str) -> Any:
             credentials_from_url(os.environ.get("LOYALTY_DATABASE_URL", "postgres://postgres@127.0.0.1/loyalty"))
         )
     raise AttributeError(name)
+
+
+def among(column: str, members, params: list) -> str:
+    """The SQL that narrows a read to a set of members (a tier's, a segment's): `AND column
+    = ANY($n)` with the ids appended to `params`; none (everyone) for None."""
+    if members is None:
+        return ""
+    params.append(list(members))
+    return f" AND {column} = ANY(${len(params)}::uuid[])"
+
+
+async def analytic_read(sql: str, params: list) -> list[dict]:
+    """One aggregate over many rows (the KPIs), without JIT: compiling it takes longer
+    (100-400 ms here) than it saves on a scan of a few million rows."""
+    async with in_transaction() as conn:
+        await conn.execute_query("SET LOCAL jit = off")
+        return await conn.execute_query_dict(sql, params)

@@ -18,6 +18,7 @@ from datetime import timedelta
 import procrastinate
 
 from domain import clock, db
+from domain.draws import service as draws
 from domain.program.config import Program
 from domain.segments import service as segments
 from domain.settings import Settings
@@ -70,6 +71,10 @@ async def _recompute_segments(program: Program) -> str:
     return f"{run.entered} segment entries, {run.left} exits"
 
 
+async def _draws(program: Program) -> str:
+    return f"{await draws.draw_due(program)} draws drawn"
+
+
 @dataclass(frozen=True)
 class Periodic:
     """A job the worker runs on a schedule, and `loyalty jobs run` runs by hand. Each is
@@ -91,6 +96,8 @@ PERIODIC = {
         Periodic("requalify_tiers", "20 0 * * *", "daily at 00:20 UTC", _requalify_tiers),
         # time alone moves members between segments (no longer new, slipping away)
         Periodic("recompute_segments", "30 * * * *", "hourly at :30", _recompute_segments),
+        # a draw closes at any minute: its winners are drawn within the minute after
+        Periodic("draws", "* * * * *", "every minute", _draws),
     )
 }
 # Both numbers of a two-key advisory lock: ours (beside migrate's 727301) and the job's.

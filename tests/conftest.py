@@ -543,6 +543,8 @@ REQUIRED = {
     "CreateOffer",
     "MyOffers",
     "ActivateOffer",
+    # the program's KPIs
+    "ProgramKpis",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -286,3 +287,14 @@ async def due_for_requalification(boundary: datetime) -> list[uuid.UUID]:
 
 async def referrer_awaiting_first_purchase(conn, member_id: uuid.UUID) -> uuid.UUID | None:
     return await repository.referrer_awaiting_first_purchase(conn, member_id)
+
+
+# --- reads for KPIs ---
+
+
+async def joined_between(start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None) -> int:
+    return await repository.joined_between(start, end, members)
+
+
+async def ids_in_tier(tier_key: str) -> list[uuid.UUID]:
+    return await repository.ids_in_tier(tier_key)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
@@ -203,7 +203,7 @@ async def activate(program: Program, member_id: uuid.UUID, offer_id: uuid.UUID) 
     # clipped before and used since: as it was
     row = await repository.by_id(offer_id)
     assert row is not None
-    return OfferRow(**{**vars(row), "activated": True})
+    return replace(row, activated=True)
 
 
 async def apply_at_purchase(
@@ -261,4 +261,4 @@ async def redeem_coupon(code: str) -> OfferRow:
         await repository.use_coupon(conn, clip["id"], now)
     row = await repository.by_id(clip["offer_id"])
     assert row is not None
-    return OfferRow(**{**vars(row), "activated": True, "coupon_code": normalised, "used_at": now})
+    return replace(row, activated=True, coupon_code=normalised, used_at=now)

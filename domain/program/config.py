@@ -115,6 +115,12 @@ class ProgramInfo(_Strict):
         description='The brand\'s IANA time zone: what "today" means for promotions, daily caps and expiry dates.',
         examples=["Europe/Paris"],
     )
+    point_value: Annotated[Decimal, Field(ge=0, le=1000)] = Field(
+        Decimal("0.01"),
+        description="What one point costs the brand, in the currency: the points liability's value in money "
+        "(programKpis) is the points members hold times this. 0.01 with 10 points per euro is 10% back.",
+        examples=[Decimal("0.01")],
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -258,3 +259,13 @@ async def _one_purchase(conn, external_id: str, channel: str | None, store_key: 
 
 async def find(purchase_id: uuid.UUID) -> PurchaseView | None:
     return await repository.by_id(purchase_id)
+
+
+# --- reads for KPIs ---
+
+
+async def activity(
+    before: datetime, start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None
+) -> repository.PurchaseActivity:
+    """Buyers in [start, end) and in [before, start): see repository.activity."""
+    return await repository.activity(before, start, end, members)

@@ -27,7 +27,8 @@ class Coupon(Model):
     code = fields.CharField(max_length=20, unique=True)
     member = fields.ForeignKeyField("loyalty.Member", related_name="coupons", on_delete=fields.CASCADE)
     reward = fields.ForeignKeyField("loyalty.Reward", related_name="coupons", on_delete=fields.RESTRICT)
-    entry = fields.ForeignKeyField("loyalty.LedgerEntry", related_name=False, on_delete=fields.RESTRICT)
+    # The REDEEM entry that paid for it; none for a prize (a draw's winner paid for an entry).
+    entry = fields.ForeignKeyField("loyalty.LedgerEntry", related_name=False, null=True, on_delete=fields.RESTRICT)
     idempotency_key = fields.CharField(max_length=100)
     expires_at = fields.DatetimeField()
     redeemed_at = fields.DatetimeField(null=True)

@@ -34,7 +34,7 @@ class CouponRow:
     code: str
     member_id: uuid.UUID
     reward_id: uuid.UUID
-    entry_id: int
+    entry_id: int | None  # None: a prize won in a draw, not bought with points
     idempotency_key: str
     expires_at: datetime
     redeemed_at: datetime | None

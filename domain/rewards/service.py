@@ -218,3 +218,54 @@ async def find(program: Program, reward_id: uuid.UUID, member_id: uuid.UUID | No
 
 async def coupon(coupon_id: uuid.UUID) -> CouponRow | None:
     return await repository.coupon(coupon_id)
+
+
+# --- prizes (draws) ---
+
+
+async def create_prize(conn, *, name: str, description: str, coupon_valid_days: int) -> RewardRow:
+    """A reward that is not in the catalogue (inactive, so no member sees or buys it): what
+    a draw's winners get a coupon for."""
+    if not 1 <= coupon_valid_days <= 3650:
+        raise InvalidInput("couponValidDays must be between 1 and 3650.", field="couponValidDays")
+    return await repository.insert_reward(
+        conn,
+        RewardRow(
+            id=uuid.uuid4(),
+            name=text.name(name, "prize", what="A prize"),
+            description=description,
+            points_cost=1,  # never charged: prizes are won, not bought
+            stock=None,
+            min_tier_rank=0,
+            coupon_valid_days=coupon_valid_days,
+            active=False,
+            created_at=clock.now(),
+        ),
+    )
+
+
+async def issue_prize_coupon(conn, *, member_id: uuid.UUID, reward_id: uuid.UUID, key: str) -> CouponRow:
+    """The coupon for a prize won, once per key (the same key again returns it): no ledger
+    entry, the member paid for their draw entry already."""
+    done = await repository.coupon_for_key(conn, member_id, key)
+    if done is not None:
+        return done
+    reward = await repository.reward(reward_id, conn=conn)
+    if reward is None:
+        raise NotFound("No such prize.", field="rewardId")
+    now = clock.now()
+    return await repository.insert_coupon(
+        conn,
+        CouponRow(
+            id=uuid.uuid4(),
+            code=new_coupon_code(),
+            member_id=member_id,
+            reward_id=reward_id,
+            entry_id=None,
+            idempotency_key=key,
+            expires_at=now + timedelta(days=reward.coupon_valid_days),
+            redeemed_at=None,
+            redeemed_by=None,
+            created_at=now,
+        ),
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -570,3 +571,44 @@ async def events_after_many(members: list[uuid.UUID], cursors: list[int], limit:
         [members, cursors, limit],
     )
     return [_event(r) for r in rows]
+
+
+# --- reads for KPIs ---
+
+
+@dataclass(frozen=True)
+class PointsFlow:
+    """Points that moved through the points wallets in a period (each a positive number)."""
+
+    issued: int  # EARN, BONUS and ADJUST entries (net), less what purchase refunds took back
+    redeemed: int  # REDEEM entries: spent on rewards and draws, less draw entries refunded
+    expired: int  # EXPIRE entries
+
+
+async def points_flow(start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None) -> PointsFlow:
+    params: list = [start, end]
+    among = db.among("e.member_id", members, params)
+    rows = await db.analytic_read(
+        f"""
+        SELECT COALESCE(SUM(e.amount) FILTER (WHERE e.kind IN ('EARN', 'BONUS', 'ADJUST', 'REFUND')), 0) AS issued,
+               COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'REDEEM'), 0) AS redeemed,
+               COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'EXPIRE'), 0) AS expired
+        FROM ledger_entries e
+        WHERE e.occurred_at >= $1 AND e.occurred_at < $2{among}
+          -- an anti-join on the (few, often no) cashback wallets costs far less than a join on the points ones
+          AND NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = e.wallet_id AND w.kind = 'CASHBACK')
+        """,
+        params,
+    )
+    r = rows[0]
+    return PointsFlow(issued=int(r["issued"]), redeemed=int(r["redeemed"]), expired=int(r["expired"]))
+
+
+async def points_held(members: Sequence[uuid.UUID] | None = None) -> int:
+    """Points members hold now: spendable and pending (the program owes both)."""
+    params: list = []
+    among = db.among("member_id", members, params)
+    rows = await db.client().execute_query_dict(
+        f"SELECT COALESCE(SUM(balance + pending), 0) AS held FROM wallets WHERE kind = 'POINTS'{among}", params
+    )
+    return int(rows[0]["held"])

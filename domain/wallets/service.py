@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -192,3 +193,16 @@ async def record_activity(
 async def entry(entry_id: int) -> OwnedEntry | None:
     """One ledger entry with its wallet's kind and its member."""
     return await repository.entry(entry_id)
+
+
+# --- reads for KPIs ---
+
+
+async def points_flow(
+    start: datetime, end: datetime, members: Sequence[uuid.UUID] | None = None
+) -> repository.PointsFlow:
+    return await repository.points_flow(start, end, members)
+
+
+async def points_held(members: Sequence[uuid.UUID] | None = None) -> int:
+    return await repository.points_held(members)

@@ -38,6 +38,7 @@ VISIBLE = {
     "Store": PUBLIC,
     "Segment": {"marketer"},  # the marketers' view of the members
     "Offer": {"owner", "marketer"},  # a member sees the offers that target them
+    "Draw": PUBLIC,  # members see the draws they may enter, and the results
 }
 
 OWNED = """
@@ -69,6 +70,12 @@ async def _world(gql, tokens) -> World:
     store = await gql(
         'mutation { addStore(input: {key: "lyon-1", name: "Lyon", latitude: 45.76, longitude: 4.83}) '
         "{ store { id } userErrors { code } } }",
+        token=tokens.marketer(),
+    )
+    draw = await gql(
+        'mutation($at: DateTime!) { createDraw(input: {prize: "Bike", winners: 1, entryCost: 10, '
+        "maxEntriesPerMember: 1, closesAt: $at}) { draw { id } } }",
+        {"at": (clock.now() + timedelta(days=1)).isoformat()},
         token=tokens.marketer(),
     )
     # A notification that was sent, as the inbox lists it (sending is the worker's, tested apart).
@@ -109,6 +116,7 @@ async def _world(gql, tokens) -> World:
         "Store": store["data"]["addStore"]["store"]["id"],
         "Segment": segments[0]["id"],
         "Offer": offer["data"]["createOffer"]["offer"]["id"],
+        "Draw": draw["data"]["createDraw"]["draw"]["id"],
     }
     assert me["devices"] == [{"id": ids["Device"], "platform": "IOS"}]
     roles = {"owner": ana.token, "other": bo.token, "staff": tokens.staff(), "marketer": tokens.marketer()}

@@ -1,0 +1,221 @@
+"""bench/analytics: `ProgramKpis` for a year over GraphQL (contract/operations/marketer.graphql,
+sent as written, with a marketer token) and through the domain call, beside one hand-written
+SQL statement computing the same aggregates, in the same run on the same data.
+
+    .venv/bin/python bench/analytics.py [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+                                        [--members 200000] [--purchases 2000000] [--runs 5]
+
+It creates a scratch database (loyalty_bench_*), fills it with generate_series (members
+enrolled over two years, each with a points wallet; purchases spread over the last two years,
+2% of them partly refunded; an EARN entry per purchase, a REDEEM for one purchase in ten, an
+EXPIRE for one member in twenty), runs `loyalty serve --no-worker` on it, and drops it
+afterwards. Each figure is the median of `--runs` runs after one warm-up run; the answers of
+the three are checked equal before anything is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+from harness import loyalty_server
+
+from api.documents import operations_of
+from domain import db
+from domain.kpis import service as kpis
+from domain.program.config import load
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY = operations_of([ROOT / "contract" / "operations" / "marketer.graphql"])["ProgramKpis"][1]
+
+# Deterministic ids, so that purchases and entries can name their member by number.
+MEMBER = "('00000000-0000-4000-8000-' || lpad(to_hex({n}), 12, '0'))::uuid"
+WALLET = "('00000000-0000-4000-9000-' || lpad(to_hex({n}), 12, '0'))::uuid"
+
+FILL = [
+    "SET session_replication_role = replica",  # no foreign-key triggers while filling
+    f"""
+    INSERT INTO members (id, member_number, email, timezone, locale, push_marketing, location_nudges, tier_key,
+                         created_at, updated_at)
+    SELECT {MEMBER.format(n="n")}, 'B' || n, 'bench' || n || '@example.com', 'UTC', 'en', false, false, 'bronze',
+           $1::timestamptz - (random() * 730) * interval '1 day', $1::timestamptz
+    FROM generate_series(1, $2::int) n
+    """,
+    f"""
+    INSERT INTO wallets (id, member_id, kind, balance, pending, updated_at)
+    SELECT {WALLET.format(n="n")}, {MEMBER.format(n="n")}, 'POINTS', 0, 0, $1::timestamptz
+    FROM generate_series(1, $2::int) n
+    """,
+    """
+    CREATE UNLOGGED TABLE bench_purchases AS
+    SELECT n, 1 + floor(random() * $2::int)::int AS m, round((5 + random() * 55)::numeric, 2) AS amount,
+           $1::timestamptz - (random() * 730) * interval '1 day' AS at
+    FROM generate_series(1, $3::int) n
+    """,
+    f"""
+    INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency, points_earned,
+                           cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall,
+                           occurred_at)
+    SELECT gen_random_uuid(), {MEMBER.format(n="m")}, 'STORE', '', 'b' || n, amount, 'EUR', floor(amount * 10),
+           0, CASE WHEN n % 50 = 0 THEN round(amount / 2, 2) ELSE 0 END, 0, 0, 0, at
+    FROM bench_purchases
+    """,
+    f"""
+    INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying, description,
+                                explanation, occurred_at)
+    SELECT {WALLET.format(n="m")}, {MEMBER.format(n="m")}, 'EARN', floor(amount * 10), 0, floor(amount * 10),
+           'Purchase', '{{}}'::jsonb, at
+    FROM bench_purchases
+    UNION ALL
+    SELECT {WALLET.format(n="m")}, {MEMBER.format(n="m")}, 'REDEEM', -100, 0, 0, 'Reward', '{{}}'::jsonb,
+           at + interval '1 hour'
+    FROM bench_purchases WHERE n % 10 = 0
+    UNION ALL
+    SELECT {WALLET.format(n="n")}, {MEMBER.format(n="n")}, 'EXPIRE', -50, 0, 0, '50 points expired', '{{}}'::jsonb,
+           $1::timestamptz - (random() * 365) * interval '1 day'
+    FROM generate_series(1, $2::int) n WHERE n % 20 = 0
+    """,
+    """
+    UPDATE wallets w SET balance = GREATEST(t.total, 0)
+    FROM (SELECT wallet_id, SUM(amount) AS total FROM ledger_entries GROUP BY wallet_id) t WHERE w.id = t.wallet_id
+    """,
+    "DROP TABLE bench_purchases",
+    "SET session_replication_role = origin",
+    "VACUUM ANALYZE",
+]
+
+# The same figures by hand: one statement, as someone who knows the tables would write it.
+HAND = """
+WITH per_member AS (
+    SELECT COUNT(*) FILTER (WHERE occurred_at >= $2) AS now_n, COUNT(*) FILTER (WHERE occurred_at < $2) AS before_n,
+           SUM(amount - refunded_amount) FILTER (WHERE occurred_at >= $2) AS net
+    FROM purchases WHERE occurred_at >= $1 AND occurred_at < $3 GROUP BY member_id
+), bought AS (
+    SELECT COUNT(*) FILTER (WHERE now_n > 0) AS active, COUNT(*) FILTER (WHERE now_n > 1) AS repeaters,
+           COUNT(*) FILTER (WHERE before_n > 0) AS active_before,
+           COUNT(*) FILTER (WHERE before_n > 0 AND now_n > 0) AS retained,
+           SUM(now_n) AS orders, COALESCE(SUM(net), 0) AS net_sales
+    FROM per_member
+), flow AS (
+    SELECT COALESCE(SUM(e.amount) FILTER (WHERE e.kind IN ('EARN', 'BONUS', 'ADJUST', 'REFUND')), 0) AS issued,
+           COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'REDEEM'), 0) AS redeemed,
+           COALESCE(-SUM(e.amount) FILTER (WHERE e.kind = 'EXPIRE'), 0) AS expired
+    FROM ledger_entries e
+    WHERE e.occurred_at >= $2 AND e.occurred_at < $3
+      AND NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = e.wallet_id AND w.kind = 'CASHBACK')
+)
+SELECT b.active, (SELECT COUNT(*) FROM members WHERE created_at >= $2 AND created_at < $3) AS new_members,
+       round(b.retained::numeric / NULLIF(b.active_before, 0), 4) AS retention,
+       round(b.repeaters::numeric / NULLIF(b.active, 0), 4) AS repeat_rate,
+       round(b.net_sales / NULLIF(b.orders, 0), 2) AS aov,
+       round(b.net_sales / NULLIF(b.active, 0)
+             / (1 - LEAST(COALESCE(round(b.retained::numeric / NULLIF(b.active_before, 0), 4), 0), 0.9)), 2) AS clv,
+       round(f.redeemed::numeric / NULLIF(f.issued, 0), 4) AS redemption, f.issued, f.redeemed, f.expired,
+       (SELECT COALESCE(SUM(balance + pending), 0) FROM wallets WHERE kind = 'POINTS') AS liability
+FROM bought b, flow f
+"""
+
+
+async def fill(creds: dict, members: int, purchases: int, now: datetime) -> float:
+    started = time.perf_counter()
+    conn = await db.raw_connection(creds)
+    try:
+        for statement in FILL:
+            wanted = max((int(n) for n in re.findall(r"\$(\d)", statement)), default=0)
+            args = [now, members, purchases][:wanted]
+            await conn.execute(statement, *args)
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def timed(runs: int, call) -> tuple[float, object]:
+    answer = await call()  # warm-up: caches, plans
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), answer
+
+
+async def measure(server, first: date, last: date, runs: int) -> None:
+    program = load()
+    token = server.token("marketer", "bench")
+    zone = program.zone
+    start = datetime.combine(first, datetime.min.time(), zone)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
+    before = start - (end - start)
+
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client:
+
+        async def over_graphql():
+            r = await client.post(
+                "/graphql",
+                json={"query": QUERY, "variables": {"from": first.isoformat(), "to": last.isoformat()}},
+                timeout=60,
+            )
+            return r.json()["data"]["programKpis"]
+
+        await db.connect(server.creds, pool_max=10)
+        try:
+            raw = await db.raw_connection(server.creds)
+            await raw.execute("SET jit = off")  # as the domain's reads run (db.analytic_read)
+            try:
+
+                async def by_hand():
+                    return await raw.fetchrow(HAND, before, start, end)
+
+                hand_s, hand = await timed(runs, by_hand)
+                api_s, api = await timed(runs, over_graphql)
+                domain_s, domain = await timed(runs, lambda: kpis.program_kpis(program, first, last))
+            finally:
+                await raw.close()
+        finally:
+            await db.disconnect()
+
+    same = (
+        api["activeMembers"] == domain.active_members == hand["active"]
+        and api["newMembers"] == domain.new_members == hand["new_members"]
+        and Decimal(api["averageOrderValue"]) == domain.average_order_value == hand["aov"]
+        and Decimal(api["customerLifetimeValue"]) == domain.customer_lifetime_value == hand["clv"]
+        and api["pointsIssued"] == domain.points_issued == hand["issued"]
+        and api["pointsLiability"] == domain.points_liability == hand["liability"]
+        and api["retentionRate"] == domain.retention_rate == float(hand["retention"])
+    )
+    print(f"ProgramKpis {first} to {last}: {api}")
+    print(f"  the three answers agree: {same}")
+    print(f"  hand-written SQL (one statement, asyncpg): {hand_s * 1000:8.1f} ms")
+    print(f"  domain call (kpis.program_kpis):           {domain_s * 1000:8.1f} ms   ratio {domain_s / hand_s:.2f}")
+    print(f"  ProgramKpis over GraphQL (HTTP):           {api_s * 1000:8.1f} ms   ratio {api_s / hand_s:.2f}")
+    print("  (aim: within 1.5x of the hand-written SQL, under 1 s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("LOYALTY_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument("--members", type=int, default=200_000)
+    parser.add_argument("--purchases", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    now = datetime.now(UTC)
+    with loyalty_server(args.database_url, "--no-worker") as server:
+        seconds = asyncio.run(fill(server.creds, args.members, args.purchases, now))
+        print(f"filled {args.members:,} members, {args.purchases:,} purchases in {seconds:.0f} s")
+        last = now.date() - timedelta(days=1)
+        asyncio.run(measure(server, last - timedelta(days=364), last, args.runs))
+
+
+if __name__ == "__main__":
+    main()
