@@ -19,6 +19,8 @@ from strawberry.types import ExecutionContext, Info
 
 from api.arguments import TextArguments
 from api.auth import IsSignedIn
+from api.campaigns.mutations import CampaignsMutation
+from api.campaigns.types import Campaign
 from api.cost import DocumentCache, PriceBeforeValidating
 from api.errors import ErrorCodes, MaskUnexpectedErrors, give_codes
 from api.identity.mutations import IdentityMutation
@@ -37,6 +39,7 @@ from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
+from domain.campaigns import service as campaigns
 from domain.identity.tokens import Role
 from domain.members import service as members
 from domain.notifications import service as notifications
@@ -173,6 +176,14 @@ async def _tier_node(info: Info, key: str) -> Tier | None:
     return Tier.of(tier) if tier else None
 
 
+async def _campaign_node(info: Info, key: str) -> Campaign | None:
+    campaign_id = _uuid(key)
+    if campaign_id is None or info.context.principal().role is not Role.MARKETER:
+        return None
+    row = await campaigns.find(campaign_id)
+    return Campaign.of(row) if row else None
+
+
 # One resolver per type that implements Node (a test holds every implementer to it).
 NODE_RESOLVERS = {
     "Member": _member_node,
@@ -187,6 +198,7 @@ NODE_RESOLVERS = {
     "Notification": _notification_node,
     "Device": _device_node,
     "Store": _store_node,
+    "Campaign": _campaign_node,
 }
 
 
@@ -236,6 +248,7 @@ class Mutation(
     RewardsMutation,
     NotificationsMutation,
     LocationMutation,
+    CampaignsMutation,
 ):
     pass
 

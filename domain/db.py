@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "domain.rewards.models",
     "domain.notifications.models",
     "domain.stores.models",
+    "domain.campaigns.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

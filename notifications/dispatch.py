@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from domain import clock
 from domain.notifications import service as notifications
 from domain.program.config import Notifications, Program
-from notifications import policy
+from notifications import campaigns, policy
 from notifications.metrics import NOTIFICATIONS
 from notifications.nudges import RECHECKS
 from notifications.push import Outcome, Push
@@ -30,6 +31,9 @@ from notifications.recheck import Queued
 log = logging.getLogger("loyalty.push")
 
 LEASE = timedelta(minutes=2)
+# Kinds that keep their own record of outcomes, told in the same transaction as the
+# notifications' own: a campaign's recipients.
+RECORDED = {campaigns.KIND: campaigns.recorded}
 MAX_ATTEMPTS = 8
 
 
@@ -232,10 +236,28 @@ def answered(n: Queued, answers: list[Outcome], now: datetime) -> Written:
 
 
 async def record(rows: list[Written], result: DispatchResult) -> None:
-    """The outcomes of a batch, written in one statement, then counted."""
+    """The outcomes of a batch, written in one transaction with the kinds that keep
+    their own record of them (RECORDED), then counted."""
     if not rows:
         return
-    await connections.get("default").execute_query(
+    async with in_transaction() as conn:
+        await _write(conn, rows)
+        for kind, hook in RECORDED.items():
+            of_kind = [w for w in rows if w.kind == kind]
+            if of_kind:
+                await hook(conn, of_kind)
+    by_label: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): one metric call each per batch
+    for w in rows:
+        by_label[w.kind, w.outcome] += 1
+        setattr(result, w.outcome, getattr(result, w.outcome) + 1)
+        if w.outcome == "suppressed":
+            result.reasons[w.reason.split(":")[0]] += 1
+    for (kind, outcome), count in by_label.items():
+        NOTIFICATIONS.labels(kind, outcome).inc(count)
+
+
+async def _write(conn, rows: list[Written]) -> None:
+    await conn.execute_query(
         """
         UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
                sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
@@ -252,11 +274,3 @@ async def record(rows: list[Written], result: DispatchResult) -> None:
             [w.due_at for w in rows],
         ],
     )
-    by_label: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): one metric call each per batch
-    for w in rows:
-        by_label[w.kind, w.outcome] += 1
-        setattr(result, w.outcome, getattr(result, w.outcome) + 1)
-        if w.outcome == "suppressed":
-            result.reasons[w.reason.split(":")[0]] += 1
-    for (kind, outcome), count in by_label.items():
-        NOTIFICATIONS.labels(kind, outcome).inc(count)

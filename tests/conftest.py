@@ -532,6 +532,11 @@ REQUIRED = {
     "RegisterDevice",
     "Notifications",
     "ReportLocation",
+    # campaigns
+    "CreateCampaign",
+    "ScheduleCampaign",
+    "CancelCampaign",
+    "CampaignStats",
 }
 
 

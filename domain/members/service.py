@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
+from domain.members import repository
 from domain.members.models import Member
 from domain.members.numbers import looks_like_one, new_member_number, normalise
 from domain.program.config import Program
@@ -254,3 +255,8 @@ async def newest(
         created_at, id_ = before
         query = query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=id_))
     return await query.order_by("-created_at", "-id").limit(limit)
+
+
+async def reachable(member_ids: list[uuid.UUID], tier_keys: list[str], conn=None) -> list[repository.Reachable]:
+    """A campaign's audience: the members named or holding one of the tiers."""
+    return await repository.reachable(member_ids, tier_keys, conn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise import connections
@@ -105,6 +106,59 @@ async def enqueue(
         ],
     )
     return bool(rows)
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One notification to queue (many at once: a campaign's audience)."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    title: str
+    body: str
+    dedupe_key: str
+    due_at: datetime
+    data: dict
+
+
+async def enqueue_many(kind: str, rows: list[Queue], conn) -> int:
+    """`enqueue` for many in one statement, inside the caller's transaction; each dedupe
+    key once. Returns how many were new."""
+    assert kind in KINDS
+    if not rows:
+        return 0
+    done = await conn.execute_query_dict(
+        """
+        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
+                                   created_at)
+        SELECT q.id, q.member_id, $1, q.title, q.body, q.data, q.dedupe_key, 'QUEUED', q.due_at, 0, $8
+        FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $9::timestamptz[])
+             AS q(id, member_id, title, body, data, dedupe_key, due_at)
+        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        """,
+        [
+            kind,
+            [r.id for r in rows],
+            [r.member_id for r in rows],
+            [r.title[:120] for r in rows],
+            [r.body[:500] for r in rows],
+            [json.dumps(r.data) for r in rows],
+            [r.dedupe_key[:200] for r in rows],
+            clock.now(),
+            [r.due_at for r in rows],
+        ],
+    )
+    return len(done)
+
+
+async def opened_among(notification_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these notifications the member opened (the app reports it: markNotification)."""
+    if not notification_ids:
+        return set()
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT id FROM notifications WHERE id = ANY($1::uuid[]) AND opened_at IS NOT NULL", [notification_ids]
+    )
+    return {r["id"] for r in rows}
 
 
 async def inbox(member_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None) -> list[Notification]:

@@ -14,6 +14,7 @@ from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
+from domain.purchases import repository
 from domain.tiers import service as tiers
 from domain.wallets import earning, ledger
 from domain.wallets.expiry import expires_at
@@ -332,3 +333,8 @@ async def find(purchase_id: uuid.UUID) -> PurchaseView | None:
         f"SELECT {_COLUMNS} FROM purchases WHERE id = $1", [purchase_id]
     )
     return PurchaseView(**rows[0]) if rows else None
+
+
+async def buyers_within(member_ids: list[uuid.UUID], starts: list[datetime], ends: list[datetime]) -> set[uuid.UUID]:
+    """Who bought within their window (a campaign's attribution)."""
+    return await repository.buyers_within(member_ids, starts, ends)

@@ -36,6 +36,7 @@ VISIBLE = {
     "Tier": PUBLIC,
     "Reward": PUBLIC,
     "Store": PUBLIC,
+    "Campaign": {"marketer"},  # the marketers' tools alone
 }
 
 OWNED = """
@@ -69,6 +70,11 @@ async def _world(gql, tokens) -> World:
         "{ store { id } userErrors { code } } }",
         token=tokens.marketer(),
     )
+    campaign = await gql(
+        OPS["CreateCampaign"],
+        {"input": {"name": "Spring", "audience": {"memberIds": [ana.id]}, "message": {"title": "Hi", "body": "Tea?"}}},
+        token=tokens.marketer(),
+    )
     # A notification that was sent, as the inbox lists it (sending is the worker's, tested apart).
     await notifications.enqueue(
         ana.uuid, kind="EXPIRY", title="Soon", body="Points expire", dedupe_key="n-1", due_at=clock.now()
@@ -89,6 +95,7 @@ async def _world(gql, tokens) -> World:
         "Reward": reward_id,
         "Coupon": redeemed["data"]["redeemReward"]["coupon"]["id"],
         "Store": store["data"]["addStore"]["store"]["id"],
+        "Campaign": campaign["data"]["createCampaign"]["campaign"]["id"],
     }
     assert me["devices"] == [{"id": ids["Device"], "platform": "IOS"}]
     roles = {"owner": ana.token, "other": bo.token, "staff": tokens.staff(), "marketer": tokens.marketer()}

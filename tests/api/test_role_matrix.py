@@ -51,6 +51,7 @@ SCALARS = {
     "Boolean": True,
     "Decimal": "1.00",
     "Date": "2000-01-01",
+    "DateTime": "2000-01-01T00:00:00Z",
 }
 
 
