@@ -69,6 +69,16 @@ class CancelCampaignInput:
     campaign_id: strawberry.ID
 
 
+@strawberry.input
+class PauseCampaignInput:
+    campaign_id: strawberry.ID
+
+
+@strawberry.input
+class ResumeCampaignInput:
+    campaign_id: strawberry.ID
+
+
 @strawberry.type
 class CampaignPayload:
     campaign: Campaign | None
@@ -132,8 +142,20 @@ class CampaignsMutation:
 
     @strawberry.mutation(permission_classes=[IsMarketer], description="Nothing is sent; until the send starts.")
     async def cancel_campaign(self, info: Info, input: CancelCampaignInput) -> CampaignPayload:
-        try:
-            row = await campaigns.cancel(uuid_of(input.campaign_id, "Campaign", field="campaignId"))
-        except DomainError as exc:
-            return CampaignPayload(campaign=None, user_errors=UserError.of(exc))
-        return CampaignPayload(campaign=Campaign.of(row), user_errors=[])
+        return await _changed(campaigns.cancel, input.campaign_id)
+
+    @strawberry.mutation(permission_classes=[IsMarketer], description="Hold the rest of a campaign in flight.")
+    async def pause_campaign(self, info: Info, input: PauseCampaignInput) -> CampaignPayload:
+        return await _changed(campaigns.pause, input.campaign_id)
+
+    @strawberry.mutation(permission_classes=[IsMarketer], description="Send the rest of a paused campaign.")
+    async def resume_campaign(self, info: Info, input: ResumeCampaignInput) -> CampaignPayload:
+        return await _changed(campaigns.resume, input.campaign_id)
+
+
+async def _changed(change, campaign_id: str) -> CampaignPayload:
+    try:
+        row = await change(uuid_of(campaign_id, "Campaign", field="campaignId"))
+    except DomainError as exc:
+        return CampaignPayload(campaign=None, user_errors=UserError.of(exc))
+    return CampaignPayload(campaign=Campaign.of(row), user_errors=[])

@@ -16,6 +16,7 @@ class CampaignStatus(Enum):
     DRAFT = "DRAFT"
     SCHEDULED = "SCHEDULED"
     SENDING = "SENDING"
+    PAUSED = "PAUSED"
     SENT = "SENT"
     CANCELLED = "CANCELLED"
 
@@ -92,6 +93,15 @@ def _counts(c: campaigns.Counts) -> dict:
     }
 
 
+@strawberry.type(description="Who a campaign would reach if it started now.")
+class AudiencePreview:
+    audience: int = strawberry.field(description="Members the audience names.")
+    holdout: int
+    without_consent: int = strawberry.field(description="Outside the holdout, without pushMarketing.")
+    without_device: int = strawberry.field(description="Outside the holdout, consenting, without an app install.")
+    reachable: int = strawberry.field(description="The rest (caps and quiet hours still apply when sending).")
+
+
 @strawberry.type(description="A push to an audience, once: at a time, or at a local hour in each member's zone.")
 class Campaign(Node):
     name: str
@@ -117,6 +127,17 @@ class Campaign(Node):
             variants=[v["key"] for v in row.variants],
             created_at=row.created_at,
             row=row,
+        )
+
+    @strawberry.field(description="Audience size after the holdout and consent, before scheduling.")
+    async def audience_preview(self, info: Info) -> AudiencePreview:
+        p = await campaigns.preview(info.context.services.program, self.row)
+        return AudiencePreview(
+            audience=p.audience,
+            holdout=p.holdout,
+            without_consent=p.without_consent,
+            without_device=p.without_device,
+            reachable=p.reachable,
         )
 
     @strawberry.field(description="Targeted, sent, failed, suppressed, opened, converted; per variant, with uplift.")

@@ -9,7 +9,7 @@ class Campaign(Model):
     member's time zone.
 
     status: DRAFT → SCHEDULED → SENDING (recipients chosen, messages queued) → SENT
-    (every recipient has an outcome); DRAFT or SCHEDULED → CANCELLED."""
+    (every recipient has an outcome); DRAFT or SCHEDULED → CANCELLED; SENDING ⇄ PAUSED."""
 
     id = fields.UUIDField(primary_key=True)
     name = fields.CharField(max_length=120)

@@ -20,7 +20,7 @@ COLUMNS = (
 class CampaignRow:
     id: uuid.UUID
     name: str
-    status: str  # DRAFT | SCHEDULED | SENDING | SENT | CANCELLED
+    status: str  # DRAFT | SCHEDULED | SENDING | PAUSED | SENT | CANCELLED
     audience: dict  # {"segment_keys": [...], "tier_keys": [...], "member_ids": [str]}
     variants: list  # [{"key", "weight", "title", "body", "deep_link", "locales": {locale: {"title", "body"}}}]
     offer_id: uuid.UUID | None
@@ -122,6 +122,23 @@ async def cancel(campaign_id: uuid.UUID) -> CampaignRow | None:
     return CampaignRow.of(rows[0]) if rows else None
 
 
+async def move(conn: BaseDBAsyncClient, campaign_id: uuid.UUID, before: str, after: str) -> CampaignRow | None:
+    """The campaign from one status to another, if it is in the first (locked till commit)."""
+    rows = await conn.execute_query_dict(
+        f"UPDATE campaigns SET status = $3 WHERE id = $1 AND status = $2 RETURNING {COLUMNS}",
+        [campaign_id, before, after],
+    )
+    return CampaignRow.of(rows[0]) if rows else None
+
+
+async def pending_notifications(conn: BaseDBAsyncClient, campaign_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await conn.execute_query_dict(
+        "SELECT notification_id FROM campaign_recipients WHERE campaign_id = $1 AND outcome = 'PENDING'",
+        [campaign_id],
+    )
+    return [r["notification_id"] for r in rows]
+
+
 async def claim_due(conn: BaseDBAsyncClient, now: datetime) -> CampaignRow | None:
     """One scheduled campaign whose start has come, locked for this transaction; another
     worker skips it (and finds it SENDING once this one commits)."""
@@ -185,7 +202,12 @@ async def record_outcomes(
         """,
         [notification_ids, outcomes, reasons, sent_at],
     )
-    campaigns = list({r["campaign_id"] for r in rows})
+    await finish_if_answered(conn, list({r["campaign_id"] for r in rows}), now)
+    return len(rows)
+
+
+async def finish_if_answered(conn: BaseDBAsyncClient, campaigns: list[uuid.UUID], now: datetime) -> None:
+    """SENT: every recipient of these sending campaigns has an outcome."""
     if campaigns:
         await conn.execute_query(
             """
@@ -195,7 +217,6 @@ async def record_outcomes(
             """,
             [campaigns, now],
         )
-    return len(rows)
 
 
 async def recipients(campaign_id: uuid.UUID) -> list[RecipientRow]:

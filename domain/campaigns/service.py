@@ -220,6 +220,54 @@ async def cancel(campaign_id: uuid.UUID) -> CampaignRow:
     return done
 
 
+async def pause(campaign_id: uuid.UUID) -> CampaignRow:
+    """Hold what is not sent yet (what a worker has in hand goes out)."""
+    campaign = await _existing(campaign_id)
+    async with in_transaction() as conn:
+        paused = await repository.move(conn, campaign_id, "SENDING", "PAUSED")
+        if paused is None:
+            raise AlreadyStarted(f"This campaign is {campaign.status.lower()}: only a sending one can be paused.",
+                                 field="campaignId")  # fmt: skip
+        await notifications.hold(await repository.pending_notifications(conn, campaign_id), conn)
+    return paused
+
+
+async def resume(campaign_id: uuid.UUID) -> CampaignRow:
+    """Send the rest: at once for those whose time passed while paused."""
+    campaign = await _existing(campaign_id)
+    async with in_transaction() as conn:
+        resumed = await repository.move(conn, campaign_id, "PAUSED", "SENDING")
+        if resumed is None:
+            raise AlreadyStarted(f"This campaign is {campaign.status.lower()}: only a paused one can be resumed.",
+                                 field="campaignId")  # fmt: skip
+        await notifications.release(await repository.pending_notifications(conn, campaign_id), conn)
+        await repository.finish_if_answered(conn, [campaign_id], clock.now())
+    return await repository.get(campaign_id)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Who the campaign would reach if it started now."""
+
+    audience: int  # members the audience names
+    holdout: int
+    without_consent: int  # outside the holdout
+    without_device: int  # outside the holdout, consenting
+    reachable: int  # the rest: the policy's caps and quiet hours still apply at send time
+
+
+async def preview(program: Program, campaign: CampaignRow) -> Preview:
+    audience = await _audience_members(program, campaign, None)
+    treated = [m for m in audience if variant_for(campaign, m.id) is not None]
+    consenting = [m for m in treated if m.push_marketing]
+    devices = await notifications.with_devices([m.id for m in consenting]) if consenting else set()
+    reachable = sum(1 for m in consenting if m.id in devices)
+    return Preview(
+        len(audience), len(audience) - len(treated), len(treated) - len(consenting), len(consenting) - reachable,
+        reachable,
+    )  # fmt: skip
+
+
 # -- sending ------------------------------------------------------------------------------
 
 
@@ -264,7 +312,7 @@ class Started:
     queued: int
 
 
-async def _audience_members(program: Program, campaign: CampaignRow, conn: BaseDBAsyncClient) -> list[Reachable]:
+async def _audience_members(program: Program, campaign: CampaignRow, conn: BaseDBAsyncClient | None) -> list[Reachable]:
     member_ids = [uuid.UUID(m) for m in campaign.audience["member_ids"]]
     member_ids += _members_in_segments(campaign.audience["segment_keys"])
     tier_keys = list(campaign.audience["tier_keys"])

@@ -151,6 +151,33 @@ async def enqueue_many(kind: str, rows: list[Queue], conn) -> int:
     return len(done)
 
 
+async def with_devices(member_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these members have an app install to push to."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT DISTINCT member_id FROM devices WHERE member_id = ANY($1::uuid[])", [member_ids]
+    )
+    return {r["member_id"] for r in rows}
+
+
+async def hold(notification_ids: list[uuid.UUID], conn) -> int:
+    """Keep these queued notifications from the dispatcher (HELD) until `release`; those a
+    worker has claimed already go out."""
+    rows = await conn.execute_query_dict(
+        "UPDATE notifications SET state = 'HELD' WHERE id = ANY($1::uuid[]) AND state = 'QUEUED' RETURNING id",
+        [notification_ids],
+    )
+    return len(rows)
+
+
+async def release(notification_ids: list[uuid.UUID], conn) -> int:
+    """Held notifications back in the queue, due at once if their time has passed."""
+    rows = await conn.execute_query_dict(
+        "UPDATE notifications SET state = 'QUEUED' WHERE id = ANY($1::uuid[]) AND state = 'HELD' RETURNING id",
+        [notification_ids],
+    )
+    return len(rows)
+
+
 async def opened_among(notification_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these notifications the member opened (the app reports it: markNotification)."""
     if not notification_ids:

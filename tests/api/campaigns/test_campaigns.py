@@ -179,3 +179,27 @@ async def test_members_and_staff_cannot_run_campaigns(gql, tokens):
         result = await gql(OPS["CreateCampaign"], {"input": {"name": "x", "audience": {"memberIds": [ana.id]},
                                                              "message": MESSAGE}}, token=token)  # fmt: skip
         assert error_codes(result) == ["FORBIDDEN"]
+
+
+async def test_the_audience_preview_counts_holdout_consent_and_devices(gql, tokens):
+    at(NOON)
+    people = [await consenting(gql, tokens, f"p{i}@example.com", f"token-p{i:08d}") for i in range(30)]
+    silent = [await enrolled(gql, tokens, f"s{i}@example.com") for i in range(5)]  # no consent, no device
+    made = await create(gql, tokens, audience={"memberIds": [m.id for m in people + silent]}, holdoutPercent=20)
+    result = await gql(
+        "query($id: ID!) { node(id: $id) { ... on Campaign { audiencePreview"
+        " { audience holdout withoutConsent withoutDevice reachable } } } }",
+        {"id": made["campaign"]["id"]},
+        token=tokens.marketer(),
+    )
+    p = result["data"]["node"]["audiencePreview"]
+    assert p["audience"] == 35 and p["withoutDevice"] == 0
+    assert p["holdout"] + p["withoutConsent"] + p["reachable"] == 35
+    assert 0 < p["holdout"] < 20 and p["withoutConsent"] <= 5
+
+    await schedule(gql, tokens, made["campaign"]["id"], NOON + timedelta(hours=1))
+    at(NOON + timedelta(hours=1))
+    sender = LogSender()
+    await campaign_worker.start_due(PROGRAM)
+    await dispatch_due(PROGRAM, sender)
+    assert len(sender.sent) == p["reachable"]  # the preview said so

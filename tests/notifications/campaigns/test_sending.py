@@ -28,14 +28,14 @@ async def run_worker(sender, batch: int = 500) -> None:
     await dispatch_due(PROGRAM, sender, batch=batch)
 
 
-async def audience(count_per_zone: int, unconsented_every: int = 5) -> dict[uuid.UUID, tuple[str, str, bool]]:
+async def audience(count_per_zone: int, unconsented_every: int | None = 5) -> dict[uuid.UUID, tuple[str, str, bool]]:
     """Members in each zone, every `unconsented_every`-th without push consent:
     member id -> (zone, token, consents)."""
     people = {}
     for zone in ZONES:
         for i in range(count_per_zone):
             token = f"token-{zone.split('/')[1].lower()}-{i:04d}"
-            consents = i % unconsented_every != 0
+            consents = unconsented_every is None or i % unconsented_every != 0
             m = await member(f"{token}@example.com", tz=zone, push=consents, token=token)
             people[m] = (zone, token, consents)
     return people
@@ -212,3 +212,40 @@ async def test_variants_split_the_audience_by_weight_and_each_member_reads_their
     assert 120 <= split["A"] <= 180, split  # 3:1 of 200
     s = await campaigns.stats(await campaigns.find(campaign.id))
     assert {v.key: v.counts.sent for v in s.variants} == split
+
+
+async def test_a_paused_campaign_holds_the_rest_until_resumed(fcm, sender):
+    at(datetime(2030, 3, 10, 12, tzinfo=UTC))
+    people = await audience(5, unconsented_every=None)  # everyone consents
+    campaign = await campaigns.create(PROGRAM, name="Pause", audience=campaigns.Audience(member_ids=tuple(people)),
+                                      message=MESSAGE)  # fmt: skip
+    await campaigns.schedule(campaign.id, datetime.combine(DAY, time(10), tzinfo=UTC), local_time=True)
+
+    def tokens_in(*zones: str) -> set[str]:
+        return {t for z, t, _ in people.values() if z in zones}
+
+    at(local("Asia/Tokyo", 10))
+    await run_worker(sender)
+    assert {m["token"] for m in fcm.delivered} == tokens_in("Asia/Tokyo")
+    assert (await campaigns.pause(campaign.id)).status == "PAUSED"
+    at(local("Europe/Paris", 10))
+    await run_worker(sender)
+    assert {m["token"] for m in fcm.delivered} == tokens_in("Asia/Tokyo")  # Paris held
+    s = await campaigns.stats(await campaigns.find(campaign.id))
+    assert (s.counts.sent, s.counts.pending) == (5, 10)
+
+    at(local("Europe/Paris", 10, 30))
+    assert (await campaigns.resume(campaign.id)).status == "SENDING"
+    await run_worker(sender)
+    assert {m["token"] for m in fcm.delivered} == tokens_in("Asia/Tokyo", "Europe/Paris")  # Paris, late
+    at(local("America/New_York", 10))
+    await run_worker(sender)
+    assert sorted(m["token"] for m in fcm.delivered) == sorted(tokens_in(*ZONES))  # once each
+    assert (await campaigns.find(campaign.id)).status == "SENT"
+    for change in (campaigns.pause, campaigns.resume):
+        try:
+            await change(campaign.id)
+        except campaigns.AlreadyStarted:
+            pass
+        else:
+            raise AssertionError("a sent campaign was paused or resumed")
