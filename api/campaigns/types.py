@@ -42,8 +42,10 @@ def _uplift(u: campaigns.Uplift | None) -> Uplift | None:
     ) if u else None  # fmt: skip
 
 
-@strawberry.type(description="What a campaign (or one of its variants) reached and earned.")
-class CampaignStats:
+@strawberry.type
+class Counts:
+    """What CampaignStats and VariantStats both count."""
+
     targeted: int = strawberry.field(description="Outside the holdout: sent + failed + suppressed + pending.")
     sent: int
     failed: int
@@ -52,6 +54,10 @@ class CampaignStats:
     opened: int = strawberry.field(description="Sent and opened in the app (markNotification with opened).")
     converted: int = strawberry.field(description="Sent, and bought within the attribution window.")
     suppressed_by_reason: list[SuppressedCount]
+
+
+@strawberry.type(description="What a campaign reached and earned.")
+class CampaignStats(Counts):
     holdout: int = strawberry.field(description="The control group: sent nothing.")
     holdout_converted: int
     variants: list[VariantStats]
@@ -67,16 +73,8 @@ class CampaignStats:
 
 
 @strawberry.type(description="One variant's share of a campaign's stats.")
-class VariantStats:
+class VariantStats(Counts):
     variant: str
-    targeted: int
-    sent: int
-    failed: int
-    suppressed: int
-    pending: int
-    opened: int
-    converted: int
-    suppressed_by_reason: list[SuppressedCount]
     uplift: Uplift | None = strawberry.field(description="Null without a holdout.")
 
 

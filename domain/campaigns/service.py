@@ -222,25 +222,22 @@ async def cancel(campaign_id: uuid.UUID) -> CampaignRow:
 
 async def pause(campaign_id: uuid.UUID) -> CampaignRow:
     """Hold what is not sent yet (what a worker has in hand goes out)."""
-    campaign = await _existing(campaign_id)
-    async with in_transaction() as conn:
-        paused = await repository.move(conn, campaign_id, "SENDING", "PAUSED")
-        if paused is None:
-            raise AlreadyStarted(f"This campaign is {campaign.status.lower()}: only a sending one can be paused.",
-                                 field="campaignId")  # fmt: skip
-        await notifications.hold(await repository.pending_notifications(conn, campaign_id), conn)
-    return paused
+    return await _move(campaign_id, "SENDING", "PAUSED", notifications.hold, "only a sending one can be paused")
 
 
 async def resume(campaign_id: uuid.UUID) -> CampaignRow:
     """Send the rest: at once for those whose time passed while paused."""
+    return await _move(campaign_id, "PAUSED", "SENDING", notifications.release, "only a paused one can be resumed")
+
+
+async def _move(campaign_id: uuid.UUID, before: str, after: str, pending, refusal: str) -> CampaignRow:
+    """The status change and what it does to the pending notifications, in one transaction."""
     campaign = await _existing(campaign_id)
     async with in_transaction() as conn:
-        resumed = await repository.move(conn, campaign_id, "PAUSED", "SENDING")
-        if resumed is None:
-            raise AlreadyStarted(f"This campaign is {campaign.status.lower()}: only a paused one can be resumed.",
-                                 field="campaignId")  # fmt: skip
-        await notifications.release(await repository.pending_notifications(conn, campaign_id), conn)
+        if await repository.move(conn, campaign_id, before, after) is None:
+            raise AlreadyStarted(f"This campaign is {campaign.status.lower()}: {refusal}.", field="campaignId")
+        await pending(await repository.pending_notifications(conn, campaign_id), conn)
+        # Resumed with nothing left (the last ones went out as it paused): done.
         await repository.finish_if_answered(conn, [campaign_id], clock.now())
     return await repository.get(campaign_id)
 

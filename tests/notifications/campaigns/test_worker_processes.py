@@ -11,39 +11,18 @@ import uuid
 from collections import Counter
 
 from tests.conftest import DELIVERY_PROGRAM, scratch_database
-from tests.processes import LOYALTY, loyalty_env
+from tests.processes import LOYALTY, loyalty_env, until
+from tests.seed import members_with_devices
 
 MEMBERS = 1000
 BATCH = 50
 TWO = 300  # members in the two-worker run (6 batches: both workers take some)
 
 
-async def _wait(predicate, timeout: float) -> None:
-    for _ in range(int(timeout * 10)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 async def _campaign_due_now(conn, n: int, prefix: str) -> uuid.UUID:
-    """`n` consenting bronze members with a device each (token-<prefix>000000001…), and a
-    campaign to the bronze tier due now, as `scheduleCampaign` leaves it."""
-    await conn.execute(
-        """
-        WITH m AS (
-            INSERT INTO members (id, member_number, email, timezone, locale, push_marketing, location_nudges,
-                                 tier_key, created_at, updated_at)
-            SELECT gen_random_uuid(), $2 || lpad(g::text, 9, '0'), lower($2) || g || '@example.com', 'UTC', 'en',
-                   true, false, 'bronze', now(), now()
-            FROM generate_series(1, $1) g RETURNING id, member_number
-        )
-        INSERT INTO devices (id, member_id, fcm_token, platform, last_seen_at, created_at)
-        SELECT gen_random_uuid(), id, 'token-' || member_number, 'ANDROID', now(), now() FROM m
-        """,
-        n,
-        prefix,
-    )
+    """`n` consenting bronze members with a device each, and a campaign to the bronze
+    tier due now, as `scheduleCampaign` leaves it."""
+    await members_with_devices(conn, n, prefix)
     campaign_id = uuid.uuid4()
     variant = {"key": "A", "weight": 100, "title": "Spring", "body": "New teas", "deep_link": None, "locales": {}}
     await conn.execute(
@@ -105,14 +84,14 @@ async def test_a_worker_killed_mid_campaign_reaches_everyone_and_doubles_at_most
             async def some_sent() -> bool:
                 return len(fcm.delivered) >= 300
 
-            await _wait(some_sent, 60)
+            await until(some_sent, 60)
             worker.send_signal(signal.SIGKILL)  # no goodbye: killed between sends and their commits
             worker.wait()
             killed_at = len(fcm.delivered)
             assert killed_at < MEMBERS, "the campaign finished before the kill: nothing was tested"
 
             worker = subprocess.Popen([LOYALTY, "worker"], env=env, cwd=tmp_path)
-            await _wait(lambda: _all_answered(conn, campaign_id), 90)
+            await until(lambda: _all_answered(conn, campaign_id), 90)
             tokens = Counter(m["token"] for m in fcm.delivered)
             assert set(tokens) == {f"token-C{i:09d}" for i in range(1, MEMBERS + 1)}  # everyone reached
             twice = sum(n - 1 for n in tokens.values())
@@ -138,7 +117,7 @@ async def test_two_worker_processes_send_each_recipient_one_message(fcm, tmp_pat
         workers = []
         try:
             workers = [subprocess.Popen([LOYALTY, "worker"], env=env, cwd=tmp_path) for _ in range(2)]
-            await _wait(lambda: _all_answered(conn, campaign_id), 90)
+            await until(lambda: _all_answered(conn, campaign_id), 90)
             tokens = Counter(m["token"] for m in fcm.delivered)
             assert set(tokens) == {f"token-D{i:09d}" for i in range(1, TWO + 1)}
             assert max(tokens.values()) == 1  # nobody twice
