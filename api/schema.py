@@ -20,6 +20,8 @@ from strawberry.types import ExecutionContext, Info
 from api.arguments import TextArguments
 from api.audit.queries import AuditQuery
 from api.auth import IsSignedIn
+from api.campaigns.mutations import CampaignsMutation
+from api.campaigns.types import Campaign
 from api.cost import DocumentCache, PriceBeforeValidating
 from api.draws.mutations import DrawsMutation, DrawsQuery
 from api.draws.types import Draw
@@ -45,6 +47,7 @@ from api.tiers.types import Tier
 from api.wallets.mutations import ActivitiesMutation, WalletsMutation
 from api.wallets.subscriptions import WalletsSubscription
 from api.wallets.types import CashbackEntry, CashbackWallet, LedgerEntry, Wallet
+from domain.campaigns import service as campaigns
 from domain.draws import service as draws
 from domain.identity import access
 from domain.members import service as members
@@ -203,6 +206,14 @@ async def _tier_node(info: Info, key: str) -> Tier | None:
     return Tier.of(tier) if tier else None
 
 
+async def _campaign_node(info: Info, key: str) -> Campaign | None:
+    campaign_id = _uuid(key)
+    if campaign_id is None or not access.may_see_program_object(info.context.principal(), "Campaign"):
+        return None
+    row = await campaigns.find(campaign_id)
+    return Campaign.of(row) if row else None
+
+
 # One resolver per type that implements Node (a test holds every implementer to it).
 NODE_RESOLVERS = {
     "Member": _member_node,
@@ -220,6 +231,7 @@ NODE_RESOLVERS = {
     "Segment": _segment_node,
     "Offer": _offer_node,
     "Draw": _draw_node,
+    "Campaign": _campaign_node,
 }
 
 
@@ -272,6 +284,7 @@ class Mutation(
     SegmentsMutation,
     OffersMutation,
     DrawsMutation,
+    CampaignsMutation,
 ):
     pass
 

@@ -33,6 +33,7 @@ MODEL_MODULES = [
     "domain.offers.models",
     "domain.audit.models",
     "domain.draws.models",
+    "domain.campaigns.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

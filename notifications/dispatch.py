@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tortoise.transactions import in_transaction
+
 from domain import clock
 from domain.members import service as members
 from domain.notifications import service as notifications
 from domain.notifications.service import SentCounts
 from domain.program.config import Notifications, Program
-from notifications import policy
+from notifications import campaigns, policy
 from notifications.metrics import NOTIFICATIONS
 from notifications.nudges import RECHECKS
 from notifications.push import Outcome, Push
@@ -30,6 +32,9 @@ from notifications.recheck import Queued
 log = logging.getLogger("loyalty.push")
 
 LEASE = timedelta(minutes=2)
+# Kinds that keep their own record of outcomes, told in the same transaction as the
+# notifications' own: a campaign's recipients.
+RECORDED = {campaigns.KIND: campaigns.recorded}
 MAX_ATTEMPTS = 8
 
 
@@ -191,12 +196,18 @@ def answered(n: Queued, answers: list[Outcome], now: datetime) -> Written:
 
 
 async def record(rows: list[Written], result: DispatchResult) -> None:
-    """The outcomes of a batch, written in one statement, then counted."""
+    """The outcomes of a batch, written in one transaction with the kinds that keep
+    their own record of them (RECORDED), then counted."""
     if not rows:
         return
-    await notifications.record_outcomes(
-        [notifications.Outcome(w.id, w.state, w.reason, w.message_id, w.sent_at, w.due_at) for w in rows]
-    )
+    async with in_transaction() as conn:
+        await notifications.record_outcomes(
+            [notifications.Outcome(w.id, w.state, w.reason, w.message_id, w.sent_at, w.due_at) for w in rows], conn
+        )
+        for kind, hook in RECORDED.items():
+            of_kind = [w for w in rows if w.kind == kind]
+            if of_kind:
+                await hook(conn, of_kind)
     by_label: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome): one metric call each per batch
     for w in rows:
         by_label[w.kind, w.outcome] += 1

@@ -23,7 +23,7 @@ from domain.program.config import Program
 from domain.segments import service as segments
 from domain.settings import Settings
 from domain.tiers import service as tiers
-from notifications import dispatch
+from notifications import campaigns, dispatch
 from notifications.metrics import JOB_DURATION, JOB_RUNS
 from notifications.nudges.birthday import queue_birthdays
 from notifications.nudges.expiry import queue_expiry_warnings
@@ -155,6 +155,7 @@ async def dispatch_forever(rt: Runtime, poll_seconds: float = 1.0) -> None:
     """Send whatever is due, as it becomes due."""
     while True:
         try:
+            await campaigns.start_due(rt.program)
             result = await dispatch.dispatch_due(rt.program, rt.sender, batch=rt.batch, lease=rt.lease)
             if result.claimed:
                 log.info("push: %s", {k: v for k, v in vars(result).items() if v and k != "reasons"})

@@ -545,6 +545,11 @@ REQUIRED = {
     "ActivateOffer",
     # the program's KPIs
     "ProgramKpis",
+    # campaigns
+    "CreateCampaign",
+    "ScheduleCampaign",
+    "CancelCampaign",
+    "CampaignStats",
 }
 
 

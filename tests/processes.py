@@ -3,6 +3,7 @@ environment stripped of the caller's LOYALTY_ settings. Shared by the tests that
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +17,15 @@ import httpx
 LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 
 ENROLL = "mutation($e: String!) { enrollMember(input: {email: $e}) { member { id } userErrors { code } } }"
+
+
+async def until(predicate, timeout: float) -> None:
+    """Wait for an async predicate, checking ten times a second."""
+    for _ in range(int(timeout * 10)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
 
 
 def loyalty_env(**extra: str) -> dict[str, str]:

@@ -37,6 +37,7 @@ def may_see(principal: Principal, kind: str, owner: uuid.UUID) -> bool:
 PROGRAM_OBJECTS: dict[str, tuple[Role, ...]] = {
     "Segment": (Role.MARKETER,),
     "Offer": (Role.MARKETER,),
+    "Campaign": (Role.MARKETER,),
 }
 
 

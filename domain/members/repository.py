@@ -204,3 +204,28 @@ async def ids_in_tier(tier_key: str) -> list[uuid.UUID]:
     """The members holding a tier (the set the KPIs of a tier are computed over)."""
     rows = await db.client().execute_query_dict("SELECT id FROM members WHERE tier_key = $1", [tier_key])
     return [r["id"] for r in rows]
+
+
+# --- reads for campaigns ---
+
+
+@dataclass(frozen=True)
+class AudienceMember:
+    """A member as a campaign's audience needs them: who, where (time zone), which
+    language, and whether they take marketing pushes."""
+
+    id: uuid.UUID
+    timezone: str
+    locale: str
+    push_marketing: bool
+
+
+async def audience(member_ids: list[uuid.UUID], tier_keys: list[str], conn=None) -> list[AudienceMember]:
+    """The members among `member_ids` or holding one of `tier_keys` ('' is the entry tier
+    of a member never moved), in id order: one statement for any audience size."""
+    rows = await (conn or db.client()).execute_query_dict(
+        "SELECT id, timezone, locale, push_marketing FROM members"
+        " WHERE id = ANY($1::uuid[]) OR tier_key = ANY($2::text[]) ORDER BY id",
+        [member_ids, tier_keys],
+    )
+    return [AudienceMember(r["id"], r["timezone"], r["locale"], r["push_marketing"]) for r in rows]

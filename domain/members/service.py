@@ -17,7 +17,7 @@ from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
 from domain.members import repository
 from domain.members.numbers import looks_like_one, new_member_number, normalise
-from domain.members.repository import MemberRow, Reachable
+from domain.members.repository import AudienceMember, MemberRow, Reachable
 from domain.program.config import Program
 from domain.wallets import ledger
 from domain.wallets import service as wallets
@@ -298,3 +298,8 @@ async def joined_between(start: datetime, end: datetime, members: Sequence[uuid.
 
 async def ids_in_tier(tier_key: str) -> list[uuid.UUID]:
     return await repository.ids_in_tier(tier_key)
+
+
+async def audience(member_ids: list[uuid.UUID], tier_keys: list[str], conn=None) -> list[AudienceMember]:
+    """A campaign's audience: the members named or holding one of the tiers."""
+    return await repository.audience(member_ids, tier_keys, conn)

@@ -25,7 +25,8 @@ class Notification(Model):
     """One message to one member, from the decision to send it to its outcome.
 
     state: QUEUED (due at `due_at`), SENDING (claimed by a worker until
-    `claimed_until`), SENT, FAILED, SUPPRESSED (with `reason`)."""
+    `claimed_until`), SENT, FAILED, SUPPRESSED (with `reason`), HELD (a paused
+    campaign's: back to QUEUED when it resumes)."""
 
     id = fields.UUIDField(primary_key=True)
     member = fields.ForeignKeyField("loyalty.Member", related_name="notifications", on_delete=fields.CASCADE)

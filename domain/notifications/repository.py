@@ -167,6 +167,68 @@ async def tokens_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
 # --- notifications ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """One notification to queue (many at once: a campaign's audience)."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    title: str
+    body: str
+    dedupe_key: str
+    due_at: datetime
+    data: dict
+
+
+async def insert_many(kind: str, rows: list[Queue], now: datetime, conn: BaseDBAsyncClient) -> int:
+    """Queue many in one statement, each dedupe key once; how many were new."""
+    done = await conn.execute_query_dict(
+        """
+        INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
+                                   created_at)
+        SELECT q.id, q.member_id, $1, q.title, q.body, q.data, q.dedupe_key, 'QUEUED', q.due_at, 0, $8
+        FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $9::timestamptz[])
+             AS q(id, member_id, title, body, data, dedupe_key, due_at)
+        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        """,
+        [
+            kind,
+            [r.id for r in rows],
+            [r.member_id for r in rows],
+            [r.title[:120] for r in rows],
+            [r.body[:500] for r in rows],
+            [json.dumps(r.data) for r in rows],
+            [r.dedupe_key[:200] for r in rows],
+            now,
+            [r.due_at for r in rows],
+        ],
+    )
+    return len(done)
+
+
+async def move_state(notification_ids: list[uuid.UUID], from_state: str, to_state: str, conn: BaseDBAsyncClient) -> int:
+    """Those of these notifications in `from_state` now in `to_state`; how many moved."""
+    rows = await conn.execute_query_dict(
+        "UPDATE notifications SET state = $3 WHERE id = ANY($1::uuid[]) AND state = $2 RETURNING id",
+        [notification_ids, from_state, to_state],
+    )
+    return len(rows)
+
+
+async def opened_among(notification_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await db.client().execute_query_dict(
+        "SELECT id FROM notifications WHERE id = ANY($1::uuid[]) AND opened_at IS NOT NULL", [notification_ids]
+    )
+    return {r["id"] for r in rows}
+
+
+async def with_devices(member_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await db.client().execute_query_dict(
+        "SELECT DISTINCT member_id FROM devices WHERE member_id = ANY($1::uuid[])", [member_ids]
+    )
+    return {r["member_id"] for r in rows}
+
+
 async def insert(
     member_id: uuid.UUID,
     kind: str,
@@ -285,9 +347,9 @@ async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.
     return {r["member_id"]: SentCounts(r["week"], tuple(r["times"])) for r in rows}
 
 
-async def write_outcomes(rows: list[Outcome]) -> None:
+async def write_outcomes(rows: list[Outcome], conn: BaseDBAsyncClient | None = None) -> None:
     """The outcomes of a batch, in one statement."""
-    await db.client().execute_query(
+    await db.client(conn).execute_query(
         """
         UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
                sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL

@@ -5,12 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from domain import clock
 from domain.errors import InvalidInput, NotFound
 from domain.notifications import repository
-from domain.notifications.repository import ClaimedRow, DeviceRow, NotificationRow, Outcome, QueueDepth, SentCounts
+from domain.notifications.repository import (
+    ClaimedRow,
+    DeviceRow,
+    NotificationRow,
+    Outcome,
+    Queue,
+    QueueDepth,
+    SentCounts,
+)
 
 PLATFORMS = ("IOS", "ANDROID", "WEB")
 KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN")
@@ -75,6 +84,34 @@ async def enqueue(
     )
 
 
+async def enqueue_many(kind: str, rows: list[Queue], conn: BaseDBAsyncClient) -> int:
+    """`enqueue` for many in one statement, inside the caller's transaction; each dedupe
+    key once. Returns how many were new."""
+    assert kind in KINDS
+    return await repository.insert_many(kind, rows, clock.now(), conn) if rows else 0
+
+
+async def with_devices(member_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these members have an app install to push to."""
+    return await repository.with_devices(member_ids)
+
+
+async def hold(notification_ids: list[uuid.UUID], conn: BaseDBAsyncClient) -> int:
+    """Keep these queued notifications from the dispatcher (HELD) until `release`; those a
+    worker has claimed already go out."""
+    return await repository.move_state(notification_ids, "QUEUED", "HELD", conn)
+
+
+async def release(notification_ids: list[uuid.UUID], conn: BaseDBAsyncClient) -> int:
+    """Held notifications back in the queue, due at once if their time has passed."""
+    return await repository.move_state(notification_ids, "HELD", "QUEUED", conn)
+
+
+async def opened_among(notification_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these notifications the member opened (the app reports it: markNotification)."""
+    return await repository.opened_among(notification_ids) if notification_ids else set()
+
+
 async def inbox(member_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None) -> list[NotificationRow]:
     """What the member was sent, newest first."""
     return await repository.sent_to(member_id, limit, before)
@@ -118,9 +155,9 @@ async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.
     return await repository.sent_since(member_ids, since)
 
 
-async def record_outcomes(rows: list[Outcome]) -> None:
+async def record_outcomes(rows: list[Outcome], conn: BaseDBAsyncClient | None = None) -> None:
     if rows:
-        await repository.write_outcomes(rows)
+        await repository.write_outcomes(rows, conn)
 
 
 async def queue_depths(now: datetime, limit: int) -> list[QueueDepth]:

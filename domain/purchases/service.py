@@ -269,3 +269,8 @@ async def activity(
 ) -> repository.PurchaseActivity:
     """Buyers in [start, end) and in [before, start): see repository.activity."""
     return await repository.activity(before, start, end, members)
+
+
+async def buyers_within(member_ids: list[uuid.UUID], starts: list[datetime], ends: list[datetime]) -> set[uuid.UUID]:
+    """Who bought within their window (a campaign's attribution)."""
+    return await repository.buyers_within(member_ids, starts, ends)

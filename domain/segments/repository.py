@@ -112,6 +112,16 @@ async def insert(
     return rows[0]["id"] if rows else None
 
 
+async def member_ids_in(keys: list[str], conn: BaseDBAsyncClient | None = None) -> list[uuid.UUID]:
+    """The members of any of these segments, each once, by id."""
+    rows = await _conn(conn).execute_query_dict(
+        "SELECT DISTINCT sm.member_id FROM segment_members sm JOIN segments s ON s.id = sm.segment_id"
+        " WHERE s.key = ANY($1::text[]) ORDER BY sm.member_id",
+        [keys],
+    )
+    return [r["member_id"] for r in rows]
+
+
 async def keys_of_member(member_id: uuid.UUID) -> list[str]:
     rows = await _conn(None).execute_query_dict(
         "SELECT s.key FROM segment_members sm JOIN segments s ON s.id = sm.segment_id WHERE sm.member_id = $1"

@@ -217,6 +217,11 @@ async def recompute_member(conn: BaseDBAsyncClient, program: Program, member_id:
     return await repository.recompute(conn, program, now, segments, member_id)
 
 
+async def members_of(keys: list[str], conn: BaseDBAsyncClient | None = None) -> list[uuid.UUID]:
+    """Who is in any of these segments now (as the last recomputation left them)."""
+    return await repository.member_ids_in(keys, conn) if keys else []
+
+
 async def keys_of(member_id: uuid.UUID) -> list[str]:
     """The segments the member is in now."""
     return await repository.keys_of_member(member_id)

@@ -39,6 +39,7 @@ VISIBLE = {
     "Segment": {"marketer"},  # the marketers' view of the members
     "Offer": {"owner", "marketer"},  # a member sees the offers that target them
     "Draw": PUBLIC,  # members see the draws they may enter, and the results
+    "Campaign": {"marketer"},  # the marketers' tools alone
 }
 
 OWNED = """
@@ -76,6 +77,11 @@ async def _world(gql, tokens) -> World:
         'mutation($at: DateTime!) { createDraw(input: {prize: "Bike", winners: 1, entryCost: 10, '
         "maxEntriesPerMember: 1, closesAt: $at}) { draw { id } } }",
         {"at": (clock.now() + timedelta(days=1)).isoformat()},
+        token=tokens.marketer(),
+    )
+    campaign = await gql(
+        OPS["CreateCampaign"],
+        {"input": {"name": "Spring", "audience": {"memberIds": [ana.id]}, "message": {"title": "Hi", "body": "Tea?"}}},
         token=tokens.marketer(),
     )
     # A notification that was sent, as the inbox lists it (sending is the worker's, tested apart).
@@ -117,6 +123,7 @@ async def _world(gql, tokens) -> World:
         "Segment": segments[0]["id"],
         "Offer": offer["data"]["createOffer"]["offer"]["id"],
         "Draw": draw["data"]["createDraw"]["draw"]["id"],
+        "Campaign": campaign["data"]["createCampaign"]["campaign"]["id"],
     }
     assert me["devices"] == [{"id": ids["Device"], "platform": "IOS"}]
     roles = {"owner": ana.token, "other": bo.token, "staff": tokens.staff(), "marketer": tokens.marketer()}

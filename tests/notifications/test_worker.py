@@ -15,16 +15,8 @@ import pytest
 
 from domain import clock, db
 from tests.conftest import DELIVERY_PROGRAM
-from tests.processes import LOYALTY, loyalty_env
+from tests.processes import LOYALTY, loyalty_env, until
 from tests.seed import due_notifications
-
-
-async def _wait(predicate, timeout: float) -> None:
-    for _ in range(int(timeout * 10)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch(fcm, tmp_path, database):
@@ -62,7 +54,7 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch
         async def some_sent() -> bool:
             return len(fcm.delivered) >= 300
 
-        await _wait(some_sent, 60)
+        await until(some_sent, 60)
         worker.send_signal(signal.SIGKILL)  # no goodbye: killed between sends and their commits
         worker.wait()
         killed_at = len(fcm.delivered)
@@ -73,7 +65,7 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_doubles_at_most_a_batch
         async def all_sent() -> bool:
             return await conn.fetchval("SELECT count(*) FROM notifications WHERE state = 'SENT'") == 1000
 
-        await _wait(all_sent, 90)
+        await until(all_sent, 90)
         tokens = [m["token"] for m in fcm.delivered]
         assert set(tokens) == {f"token-K{i:09d}" for i in range(1, 1001)}  # every one sent
         duplicates = len(tokens) - len(set(tokens))
