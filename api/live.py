@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from api import logs
-from api.observability import DELIVERED, DELIVERY_LATENCY, SUBSCRIPTIONS
+from api.observability import DELIVERED, DELIVERY_LATENCY, FED, SUBSCRIPTIONS
 from domain import clock, db
 from domain.wallets import events
 
@@ -35,6 +36,7 @@ LISTENER_NAME = "loyalty-live"
 QUEUE_LIMIT = 64  # events waiting for one subscription before it is told it fell behind
 HEALTH_CHECK_SECONDS = 5.0
 FETCH_LIMIT = 5000
+SLOW_FETCH_SECONDS = 1.0
 
 
 class Subscription:
@@ -59,12 +61,19 @@ class Subscription:
             self.overflowed = True
 
     async def next(self, timeout: float) -> events.Event | None:
-        with contextlib.suppress(TimeoutError):
-            event = await asyncio.wait_for(self.queue.get(), timeout)
-            DELIVERED.labels(event.kind).inc()
-            DELIVERY_LATENCY.observe(max((clock.now() - event.created_at).total_seconds(), 0.0))
-            return event
-        return None
+        if self.queue.empty():
+            # asyncio.timeout, not wait_for: wait_for wraps the get in a task of its own,
+            # for every event of every subscription.
+            try:
+                async with asyncio.timeout(timeout):
+                    event = await self.queue.get()
+            except TimeoutError:
+                return None
+        else:
+            event = self.queue.get_nowait()
+        DELIVERED.labels(event.kind).inc()
+        DELIVERY_LATENCY.observe(max((clock.now() - event.created_at).total_seconds(), 0.0))
+        return event
 
 
 class Broker:
@@ -72,6 +81,8 @@ class Broker:
         self._credentials = credentials
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = defaultdict(set)
         self._woken: set[uuid.UUID] = set()
+        self._asked: dict[uuid.UUID, list[asyncio.Future[int]]] = defaultdict(list)
+        self._asking: asyncio.Task | None = None
         self._fetching: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
@@ -82,12 +93,12 @@ class Broker:
             self._task = asyncio.create_task(self._listen(), name="loyalty-live-listener")
 
     async def stop(self) -> None:
-        for task in (self._task, self._fetching):
+        for task in (self._task, self._fetching, self._asking):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = self._fetching = None
+        self._task = self._fetching = self._asking = None
 
     @contextlib.contextmanager
     def subscribe(self, member_id: uuid.UUID, kinds: tuple[str, ...]) -> Iterator[Subscription]:
@@ -99,15 +110,50 @@ class Broker:
             yield subscription
         finally:
             SUBSCRIPTIONS.dec()
+            if subscription.fed is not None:
+                FED.dec()
             subs = self._subscriptions.get(member_id)
             if subs is not None:
                 subs.discard(subscription)
                 if not subs:
                     del self._subscriptions[member_id]
 
+    async def latest(self, member_id: uuid.UUID) -> int:
+        """The member's newest event id: where a subscription without a cursor starts.
+        The subscriptions that start together ask in one query (10,000 phones
+        reconnecting after a deploy would otherwise queue 10,000 reads for the pool)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._asked[member_id].append(future)
+        if self._asking is None or self._asking.done():
+            context = contextvars.copy_context()
+            context.run(logs.request_id.set, None)
+            self._asking = asyncio.create_task(self._answer(), name="loyalty-live-latest", context=context)
+        return await future
+
+    async def _answer(self) -> None:
+        while self._asked:
+            await asyncio.sleep(0)  # let the subscriptions of this burst ask
+            asked = dict(list(self._asked.items())[:FETCH_LIMIT])
+            for member_id in asked:
+                del self._asked[member_id]
+            try:
+                found = await events.latest_many(list(asked))
+            except Exception as exc:  # each asker fails as its own read would have
+                for futures in asked.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for member_id, futures in asked.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(member_id, 0))
+
     def go_live(self, subscription: Subscription, cursor: int) -> None:
         """The subscription has read everything up to `cursor` itself; feed it from here.
         A fetch follows at once, for anything committed while it was reading."""
+        if subscription.fed is None:
+            FED.inc()
         subscription.fed = cursor
         self._wake(subscription.member_id)
 
@@ -148,6 +194,7 @@ class Broker:
                 fed = [s.fed for s in self._subscriptions.get(member_id, ()) if s.fed is not None]
                 if fed:
                     cursors[member_id] = min(fed)
+            started = time.perf_counter()
             try:
                 found = await events.after_many(cursors, FETCH_LIMIT)
             except Exception:  # the database blipped: try these members again shortly
@@ -158,6 +205,9 @@ class Broker:
             for event in found:
                 for subscription in list(self._subscriptions.get(event.member_id, ())):
                     subscription.feed(event)
+            took = time.perf_counter() - started
+            if took > SLOW_FETCH_SECONDS:  # every live update waits behind this round
+                log.warning("live updates: a fetch took %.1f s (%d members, %d events)", took, len(cursors), len(found))
             if len(found) == FETCH_LIMIT:  # more than one page: go again for these members
                 self._woken.update(cursors)
 
