@@ -76,7 +76,7 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
             if _expired(principal):  # checked before every delivery: nothing on an expired token
                 await _close_expired(info)
                 return
-            if subscription.overflowed and (event is None or subscription.queue.empty()):
+            if subscription.overflowed and (event is None or not subscription.pending):
                 raise ClientError(
                     f'Too many updates queued for this connection: resubscribe with after: "{seq_cursor(cursor)}".',
                     code="SLOW_CONSUMER",
