@@ -37,6 +37,7 @@ QUEUE_LIMIT = 64  # events waiting for one subscription before it is told it fel
 HEALTH_CHECK_SECONDS = 5.0
 FETCH_LIMIT = 5000
 SLOW_FETCH_SECONDS = 1.0
+FETCH_ROUNDS = 4  # fetch rounds reading at once
 
 
 class Subscription:
@@ -90,7 +91,8 @@ class Broker:
         self._woken: set[uuid.UUID] = set()
         self._asked: dict[uuid.UUID, list[asyncio.Future[int]]] = defaultdict(list)
         self._asking: asyncio.Task | None = None
-        self._fetching: asyncio.Task | None = None
+        self._fetching: set[asyncio.Task] = set()
+        self._gathering = 0  # rounds about to take the woken members: a wake-up needs no new one
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -100,12 +102,13 @@ class Broker:
             self._task = asyncio.create_task(self._listen(), name="loyalty-live-listener")
 
     async def stop(self) -> None:
-        for task in (self._task, self._fetching, self._asking):
+        for task in (self._task, self._asking, *self._fetching):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = self._fetching = self._asking = None
+        self._task = self._asking = None
+        self._fetching.clear()
 
     @contextlib.contextmanager
     def subscribe(self, member_id: uuid.UUID, kinds: tuple[str, ...]) -> Iterator[Subscription]:
@@ -181,11 +184,16 @@ class Broker:
 
     def _wake(self, member_id: uuid.UUID) -> None:
         self._woken.add(member_id)
-        if self._fetching is None or self._fetching.done():
+        # A round that waits on a slow read does not hold up the wake-ups after it: up to
+        # FETCH_ROUNDS read at once. Rounds may overlap for a member: feed() takes each
+        # event once and in order (ids grow per member), whichever round brings it first.
+        if not self._gathering and len(self._fetching) < FETCH_ROUNDS:
             # It serves every subscriber, not the socket that woke it: its log lines carry no request id.
             context = contextvars.copy_context()
             context.run(logs.request_id.set, None)
-            self._fetching = asyncio.create_task(self._fetch(), name="loyalty-live-fetch", context=context)
+            task = asyncio.create_task(self._fetch(), name="loyalty-live-fetch", context=context)
+            self._fetching.add(task)
+            task.add_done_callback(self._fetching.discard)
 
     def _wake_all(self) -> None:
         for member_id in list(self._subscriptions):
@@ -194,7 +202,11 @@ class Broker:
     async def _fetch(self) -> None:
         """Read what is new for every woken member in one query, until none is left woken."""
         while self._woken:
-            await asyncio.sleep(0)  # let the wake-ups of this burst gather
+            self._gathering += 1
+            try:
+                await asyncio.sleep(0)  # let the wake-ups of this burst gather
+            finally:
+                self._gathering -= 1
             cursors: dict[uuid.UUID, int] = {}
             for member_id in list(self._woken)[:FETCH_LIMIT]:
                 self._woken.discard(member_id)
@@ -213,7 +225,7 @@ class Broker:
                 for subscription in list(self._subscriptions.get(event.member_id, ())):
                     subscription.feed(event)
             took = time.perf_counter() - started
-            if took > SLOW_FETCH_SECONDS:  # every live update waits behind this round
+            if took > SLOW_FETCH_SECONDS:  # the updates of this round waited as long
                 log.warning("live updates: a fetch took %.1f s (%d members, %d events)", took, len(cursors), len(found))
             if len(found) == FETCH_LIMIT:  # more than one page: go again for these members
                 self._woken.update(cursors)
