@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -226,6 +227,24 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+    if _log_slow_collections not in gc.callbacks:
+        gc.callbacks.append(_log_slow_collections)
+
+
+_collection_started = 0.0
+
+
+def _log_slow_collections(phase: str, info: dict) -> None:
+    """A full collection that stalls deliveries long enough to see in the latency."""
+    global _collection_started
+    if info["generation"] != 2:
+        return
+    if phase == "start":
+        _collection_started = time.perf_counter()
+        return
+    took = time.perf_counter() - _collection_started
+    if took > 0.05:
+        log.warning("a full garbage collection took %.0f ms (%d collected)", took * 1000, info["collected"])
 
 
 def create_app(

@@ -73,6 +73,9 @@ USER_ERRORS = Counter(
 )
 SOCKETS = Gauge("loyalty_websockets_open", "WebSocket connections open.", multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge("loyalty_live_subscriptions", "Live subscriptions running.", multiprocess_mode="livesum")
+FED = Gauge(
+    "loyalty_live_subscriptions_fed", "Live subscriptions caught up and fed by the broker.", multiprocess_mode="livesum"
+)
 DELIVERED = Counter("loyalty_live_events_delivered_total", "Live events handed to subscribers, by kind.", ["kind"])
 DELIVERY_LATENCY = Histogram(
     "loyalty_live_delivery_latency_seconds",

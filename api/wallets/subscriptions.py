@@ -53,18 +53,22 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
     broker = info.context.services.broker
     start = seq_position(after)
     with broker.subscribe(me, kinds) as subscription:  # listening before reading: nothing slips between
-        cursor = start if start is not None else await events.latest(me)
-        # Catch up by reading pages ourselves; then the broker feeds us.
-        while True:
-            if _expired(principal):
-                await _close_expired(info)
-                return
-            batch = await events.after(me, cursor, kinds, BATCH)
-            for event in batch:
-                cursor = event.id
-                yield event
-            if len(batch) < BATCH:
-                break
+        if start is None:
+            # From now: the broker's first fetch after go_live brings anything committed since.
+            cursor = await broker.latest(me)
+        else:
+            # Catch up by reading pages ourselves; then the broker feeds us.
+            cursor = start
+            while True:
+                if _expired(principal):
+                    await _close_expired(info)
+                    return
+                batch = await events.after(me, cursor, kinds, BATCH)
+                for event in batch:
+                    cursor = event.id
+                    yield event
+                if len(batch) < BATCH:
+                    break
         broker.go_live(subscription, cursor)
         while True:
             left = (principal.expires_at - clock.now()).total_seconds()
@@ -72,7 +76,7 @@ async def _follow(info: Info, kinds: tuple[str, ...], after: str | None) -> Asyn
             if _expired(principal):  # checked before every delivery: nothing on an expired token
                 await _close_expired(info)
                 return
-            if subscription.overflowed and (event is None or subscription.queue.empty()):
+            if subscription.overflowed and (event is None or not subscription.pending):
                 raise ClientError(
                     f'Too many updates queued for this connection: resubscribe with after: "{seq_cursor(cursor)}".',
                     code="SLOW_CONSUMER",

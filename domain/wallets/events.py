@@ -23,6 +23,11 @@ async def latest(member_id: uuid.UUID) -> int:
     return await repository.latest_event(member_id)
 
 
+async def latest_many(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """`latest` for many members in one query (0 for a member with no event yet)."""
+    return await repository.latest_events(member_ids)
+
+
 async def after(member_id: uuid.UUID, cursor: int, kinds: tuple[str, ...], limit: int = 100) -> list[Event]:
     return await repository.events_after(member_id, cursor, list(kinds), limit)
 

@@ -543,6 +543,19 @@ async def latest_event(member_id: uuid.UUID) -> int:
     return int(rows[0]["id"])
 
 
+async def latest_events(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """`latest_event` for many members in one query (0 for a member with no event yet)."""
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT m.member_id,
+               COALESCE((SELECT MAX(ev.id) FROM wallet_events ev WHERE ev.member_id = m.member_id), 0) AS id
+        FROM unnest($1::uuid[]) AS m(member_id)
+        """,
+        [member_ids],
+    )
+    return {r["member_id"]: int(r["id"]) for r in rows}
+
+
 async def events_after(member_id: uuid.UUID, cursor: int, kinds: list[str], limit: int) -> list[EventRow]:
     rows = await db.client().execute_query_dict(
         _EVENT
@@ -563,7 +576,11 @@ async def events_after_many(members: list[uuid.UUID], cursors: list[int], limit:
         _EVENT
         + """
         FROM unnest($1::uuid[], $2::bigint[]) AS s(member_id, cursor)
-        JOIN wallet_events ev ON ev.member_id = s.member_id AND ev.id > s.cursor
+        -- LATERAL: an index range per member. A plain join let the planner hash the
+        -- whole outbox for a burst of a few members (a scan that grows with history).
+        CROSS JOIN LATERAL (
+            SELECT * FROM wallet_events x WHERE x.member_id = s.member_id AND x.id > s.cursor ORDER BY x.id LIMIT $3
+        ) ev
         LEFT JOIN wallets w ON w.id = ev.wallet_id
         LEFT JOIN ledger_entries e ON e.id = ev.entry_id
         ORDER BY ev.id LIMIT $3

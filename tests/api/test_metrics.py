@@ -121,6 +121,7 @@ async def test_live_sockets_subscriptions_and_delivery(live_server, app, client,
     during = await scrape(client)
     assert during("loyalty_websockets_open") == before("loyalty_websockets_open") + 1
     assert during("loyalty_live_subscriptions") == before("loyalty_live_subscriptions") + 1
+    assert during("loyalty_live_subscriptions_fed") == before("loyalty_live_subscriptions_fed") + 1
 
     await purchase(gql, tokens, ana.id, "L-1", "3.00")
     await next_update(sock)
@@ -139,6 +140,7 @@ async def test_live_sockets_subscriptions_and_delivery(live_server, app, client,
         await asyncio.sleep(0.02)
     assert gone("loyalty_websockets_open") == before("loyalty_websockets_open")
     assert gone("loyalty_live_subscriptions") == before("loyalty_live_subscriptions")
+    assert gone("loyalty_live_subscriptions_fed") == before("loyalty_live_subscriptions_fed")
 
 
 async def test_queue_depth_and_oldest_age_are_read_at_scrape(client, database):
