@@ -13,7 +13,6 @@ priced once, so it takes a millisecond where validating the same document took a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +32,8 @@ from graphql import (
     get_named_type,
 )
 from graphql.pyutils import Undefined
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
 from api.relay import MAX_PAGE
 from domain.identity.tokens import Role
@@ -276,28 +275,25 @@ def _trusted(context: Any, query: str) -> DocumentNode | None:
     return trusted.document if trusted is not None else None
 
 
-class PriceBeforeValidating(SchemaExtension):
+class PriceBeforeValidating:
     """Parse (or take the cached tree), price, and only then validate; cache the
-    documents that validated, never those that failed or were refused."""
+    documents that validated, never those that failed or were refused. One per
+    operation: `parse`, `validate` and `validated` run as those phases start and end."""
 
     def __init__(self, cache: DocumentCache) -> None:
         self.cache = cache
         self.cached = False
 
-    def on_parse(self) -> Iterator[None]:
-        ec = self.execution_context
+    def parse(self, ec: ExecutionContext) -> None:
         if ec.query is not None and ec.graphql_document is None:
             document = _trusted(ec.context, ec.query) or self.cache.get(ec.query)
             if document is not None:
                 ec.graphql_document = document
                 self.cached = True
-        yield
 
-    async def on_validate(self) -> AsyncIterator[None]:
-        ec = self.execution_context
+    async def validate(self, ec: ExecutionContext) -> None:
         assert ec.graphql_document is not None
         if ec.pre_execution_errors is not None:  # refused already (rate limits)
-            yield
             return
         caller, ceiling = ceiling_for(ec.context)
         if self.cached and ec.query is not None:
@@ -328,6 +324,7 @@ class PriceBeforeValidating(SchemaExtension):
             ec.pre_execution_errors = await asyncio.to_thread(
                 validate_document, ec.schema._schema, ec.graphql_document, rules
             )
-        yield
+
+    def validated(self, ec: ExecutionContext) -> None:
         if not self.cached and ec.pre_execution_errors == [] and ec.query is not None:
             self.cache.put(ec.query, ec.graphql_document)
