@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
@@ -87,6 +88,12 @@ class GraphQLView(GraphQL):
     # extensions strawberry already passes along, to `execute_single`.
     def parse_json(self, data: str | bytes) -> Any:
         return _lift_document_id(super().parse_json(data))
+
+    def encode_json(self, data: object) -> str:
+        # orjson: the answer's JSON in a fifth of the time json.dumps takes (WalletHistory:
+        # 2 % of its CPU); UTF-8 as is rather than \u escapes, as RFC 8259 prefers. Text,
+        # not bytes: over a WebSocket, bytes would go out as binary frames.
+        return orjson.dumps(data).decode()
 
     def parse_query_params(self, params: Any) -> dict[str, Any]:
         return _lift_document_id(super().parse_query_params(params))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from graphql.language import StringValueNode, Visitor, visit
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from domain import text
 
@@ -44,21 +44,18 @@ def _refuse(where: str, reason: str) -> GraphQLError:
     return GraphQLError(f"{where} {reason}.", extensions={"code": "INVALID_INPUT", "field": where})
 
 
-class TextArguments(SchemaExtension):
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        for where, value in _variable_strings(context.variables or {}):
+def check_text(context: ExecutionContext) -> None:
+    """Raises INVALID_INPUT for the first string of the variables or the document's
+    literals that is not storable text."""
+    for where, value in _variable_strings(context.variables or {}):
+        if reason := text.problem(value):
+            raise _refuse(where, reason)
+    query = context.query or ""
+    # A literal can only break the rule through a \u escape, a non-ASCII character or
+    # sheer length (the lexer refuses raw controls): skip the walk for everyday documents.
+    if context.graphql_document is not None and ("\\u" in query or not query.isascii() or len(query) > text.MAX_LENGTH):
+        strings = _Strings()
+        visit(context.graphql_document, strings)
+        for value in strings.found:
             if reason := text.problem(value):
-                raise _refuse(where, reason)
-        query = context.query or ""
-        # A literal can only break the rule through a \u escape, a non-ASCII character or
-        # sheer length (the lexer refuses raw controls): skip the walk for everyday documents.
-        if context.graphql_document is not None and (
-            "\\u" in query or not query.isascii() or len(query) > text.MAX_LENGTH
-        ):
-            strings = _Strings()
-            visit(context.graphql_document, strings)
-            for value in strings.found:
-                if reason := text.problem(value):
-                    raise _refuse("A string in the document", reason)
-        yield
+                raise _refuse("A string in the document", reason)

@@ -60,6 +60,6 @@ class Context:
         if scheme.lower() != "bearer" or not token.strip():
             return None, "Send the access token as 'Authorization: Bearer <token>'."
         try:
-            return self.services.tokens.verify(token.strip()), None
+            return self.services.verified.verify(token.strip()), None
         except InvalidCredentials as exc:
             return None, exc.message

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import (
@@ -30,7 +29,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import ConfigurationError as StorageError
 from limits.storage import storage_from_string
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from domain.settings import ConfigurationError, Settings
 
@@ -106,33 +105,32 @@ def _refusal(context: Any, retry_after: int) -> GraphQLError:
     )
 
 
-class RateLimit(SchemaExtension):
-    """Anonymous traffic is counted before the document is even priced; the limited
-    operations once the document is known to be valid, before anything runs."""
+async def refuse_anonymous(ec: ExecutionContext) -> None:
+    """Anonymous traffic is counted before the document is even priced: over the limit,
+    the error is set before validation (strawberry then skips it and answers with it)."""
+    limits = _limits(ec.context)
+    if limits is not None and ec.context.principal() is None:
+        wait = await limits.spend(limits.anonymous, "anonymous", _callers(ec.context)[:1], 1)
+        if wait is not None:
+            ec.pre_execution_errors = [_refusal(ec.context, wait)]
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        ec = self.execution_context
-        limits = _limits(ec.context)
-        if limits is not None and ec.context.principal() is None:
-            wait = await limits.spend(limits.anonymous, "anonymous", _callers(ec.context)[:1], 1)
-            if wait is not None:
-                # Set before validation: strawberry skips it and answers with this error.
-                ec.pre_execution_errors = [_refusal(ec.context, wait)]
-        yield
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        ec = self.execution_context
-        limits = _limits(ec.context)
-        if limits is not None and ec.graphql_document is not None:
-            callers = _callers(ec.context)
-            for name, count in root_fields(ec.graphql_document, ec.operation_name).items():
-                items = limits.fields.get(name)
-                wait = await limits.spend(items, name, callers, count) if items else None
-                if wait is not None:
-                    # A result set before execution is returned instead of executing.
-                    ec.result = ExecutionResult(data=None, errors=[_refusal(ec.context, wait)])
-                    break
-        yield
+async def refuse_limited_fields(ec: ExecutionContext) -> None:
+    """The limited operations, once the document is known to be valid, before anything
+    runs: over a limit, a result set before execution is returned instead of executing."""
+    limits = _limits(ec.context)
+    if limits is None or ec.graphql_document is None:
+        return
+    fields = root_fields(ec.graphql_document, ec.operation_name)
+    if not any(name in limits.fields for name in fields):  # most operations: nothing to count
+        return
+    callers = _callers(ec.context)
+    for name, count in fields.items():
+        items = limits.fields.get(name)
+        wait = await limits.spend(items, name, callers, count) if items else None
+        if wait is not None:
+            ec.result = ExecutionResult(data=None, errors=[_refusal(ec.context, wait)])
+            break
 
 
 def _limits(context: Any) -> RateLimits | None:

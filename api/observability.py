@@ -41,8 +41,7 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import PreExecutionError
+from strawberry.types.execution import ExecutionContext, PreExecutionError
 from tortoise import connections
 
 from api import logs
@@ -121,40 +120,36 @@ class _Request:
 _request: ContextVar[_Request | None] = ContextVar("graphql_request", default=None)
 
 
-class GraphQLMetrics(SchemaExtension):
+def count_operation(ctx: ExecutionContext) -> None:
     """Names the operation and its outcome for the request being timed, and counts its
-    errors. First in the schema's extensions, so it sees the codes masking has set."""
+    errors. Run as the operation ends, after masking has set the codes (also when
+    parsing raised: a document over the token limit)."""
+    record = _request.get()
+    if record is not None:  # over WebSocket: sockets and subscriptions are counted instead
+        record.operation, record.outcome = _count(ctx)
 
-    def on_operation(self):
-        try:
-            yield
-        finally:  # also when parsing raised (a document over the token limit)
-            record = _request.get()
-            if record is not None:  # over WebSocket: sockets and subscriptions are counted instead
-                record.operation, record.outcome = self._count()
 
-    def _count(self) -> tuple[str, str]:
-        ctx = self.execution_context
-        if ctx.result is None or isinstance(ctx.result, PreExecutionError):  # the document did not parse or validate
-            operation = "invalid"
-            default = "GRAPHQL_PARSE_FAILED" if ctx.graphql_document is None else "GRAPHQL_VALIDATION_FAILED"
-            codes = [_code((e.extensions or {}).get("code"), default) for e in ctx.pre_execution_errors or ()]
-            codes = codes or [default]
-            data = None
-        else:
-            operation = operation_label(ctx.operation_name)
-            errors = ctx.result.errors or ()
-            codes = [_code((e.extensions or {}).get("code"), "INTERNAL_SERVER_ERROR") for e in errors]
-            data = ctx.result.data
-        for code in codes:
-            ERRORS.labels(operation, code).inc()
-        if isinstance(data, dict):  # mutation payloads: { field: { userErrors: [{ code }] } }
-            for payload in data.values():
-                if isinstance(payload, dict):
-                    for user_error in payload.get("userErrors") or ():
-                        if isinstance(user_error, dict) and "code" in user_error:
-                            USER_ERRORS.labels(operation, _code(user_error["code"], "OTHER")).inc()
-        return operation, codes[0] if codes else "ok"
+def _count(ctx: ExecutionContext) -> tuple[str, str]:
+    if ctx.result is None or isinstance(ctx.result, PreExecutionError):  # the document did not parse or validate
+        operation = "invalid"
+        default = "GRAPHQL_PARSE_FAILED" if ctx.graphql_document is None else "GRAPHQL_VALIDATION_FAILED"
+        codes = [_code((e.extensions or {}).get("code"), default) for e in ctx.pre_execution_errors or ()]
+        codes = codes or [default]
+        data = None
+    else:
+        operation = operation_label(ctx.operation_name)
+        errors = ctx.result.errors or ()
+        codes = [_code((e.extensions or {}).get("code"), "INTERNAL_SERVER_ERROR") for e in errors]
+        data = ctx.result.data
+    for code in codes:
+        ERRORS.labels(operation, code).inc()
+    if isinstance(data, dict):  # mutation payloads: { field: { userErrors: [{ code }] } }
+        for payload in data.values():
+            if isinstance(payload, dict):
+                for user_error in payload.get("userErrors") or ():
+                    if isinstance(user_error, dict) and "code" in user_error:
+                        USER_ERRORS.labels(operation, _code(user_error["code"], "OTHER")).inc()
+    return operation, codes[0] if codes else "ok"
 
 
 class Instrument:

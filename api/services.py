@@ -9,6 +9,7 @@ from api.documents import DocumentGate, TrustedDocuments
 from api.firebase import FirebaseVerifier
 from api.limits import RateLimits
 from api.live import Broker
+from api.tokens import VerifiedTokens
 from domain.identity.tokens import TokenIssuer
 from domain.program.config import Program
 from domain.settings import Settings
@@ -23,10 +24,15 @@ class Services:
     firebase: FirebaseVerifier
     rate_limits: RateLimits
     broker: Broker | None = None
+    # The access tokens verified so far (the same token comes with every request).
+    verified: VerifiedTokens = field(init=False)
     documents: DocumentGate = field(default_factory=lambda: DocumentGate(TrustedDocuments()))
     ready: bool = False
     # Why the in-process worker stopped, when it died: readiness reports it.
     worker_failure: str | None = None
+
+    def __post_init__(self) -> None:
+        self.verified = VerifiedTokens(self.tokens)
 
     @property
     def refresh_ttl(self) -> timedelta:

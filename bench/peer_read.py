@@ -5,7 +5,7 @@ JWT checks with the same key and claims, the same rows in the same number of que
 one pool acquire per query as Tortoise does, and the same JSON bytes. Only the tier
 arithmetic is imported (pure functions over the program file, no I/O).
 
-    python bench/peer_read.py PORT DSN SECRET PROGRAM_FILE
+    python bench/peer_read.py PORT DSN SECRET PROGRAM_FILE [WORKERS]
 """
 
 from __future__ import annotations
@@ -217,4 +217,8 @@ async def readyz(request: Request) -> Response:
 app = Starlette(routes=[Route("/graphql", graphql, methods=["POST"]), Route("/readyz", readyz)], lifespan=lifespan)
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", loop="uvloop", http="httptools")
+    workers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    # Several workers import the app by name (each process reads the same argv).
+    target = "peer_read:app" if workers > 1 else app
+    options = dict(host="127.0.0.1", port=PORT, log_level="warning", loop="uvloop", http="httptools")
+    uvicorn.run(target, workers=workers, app_dir=str(Path(__file__).parent), **options)

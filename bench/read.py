@@ -4,6 +4,15 @@ bare Starlette + asyncpg peer (bench/peer_read.py) doing the same work, in the s
 
     .venv/bin/python bench/read.py [--database-url postgres://postgres@127.0.0.1:5432/postgres]
                                    [--seconds 20] [--connections 16] [--entries 200]
+                                   [--workers 1] [--only Me] [--no-statements]
+                                   [--profile me.txt]
+
+Besides wrk's figures it prints each side's CPU milliseconds per request (psutil, the
+worker processes included), steadier than req/s on a machine shared with other work.
+`--workers N` runs N processes on each side (ours: `loyalty serve --workers N`; the peer:
+uvicorn with N workers). `--profile FILE` samples our server with py-spy (raw, collapsed
+stacks, subprocesses included) while the first operation is timed: its figures then
+carry the sampler's cost, so time and profile in separate runs.
 
 Needs `wrk`. It creates a scratch database (loyalty_bench_*) and drops it afterwards. The
 member has a points and a cashback wallet and `--entries` purchases of history; the peer's
@@ -14,15 +23,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from harness import SECRET, fetchval, free_port, loyalty_server, wait_ready, wrk_arguments, wrk_run
+import psutil
+from harness import (
+    SECRET,
+    WrkResult,
+    fetchval,
+    free_port,
+    loyalty_server,
+    wait_ready,
+    wrk_arguments,
+    wrk_run,
+)
 
 from api.documents import operations_of
 from domain import db
@@ -64,6 +85,37 @@ def statements_per_request(targets: list[tuple[str, bytes]], headers: dict, cred
     return out
 
 
+@contextmanager
+def sampled(pid: int, out: Path | None, seconds: int):
+    """py-spy sampling `pid` (and its worker processes) into `out` while the block runs."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    # PYSPY_OPTIONS replaces the default, e.g. "--native" (which pauses the process per sample).
+    options = os.environ.get("PYSPY_OPTIONS", "--nonblocking").split()
+    command = [spy, "record", "--format", "raw", "--subprocesses", "-r", "200", *options]
+    sampler = subprocess.Popen([*command, "-d", str(seconds), "-p", str(pid), "-o", str(out)])
+    try:
+        yield
+    finally:
+        sampler.wait(timeout=seconds + 30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of `pid` and its children (the --workers processes)."""
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
+
+
+def timed(url: str, pid: int, script: str, seconds: int, connections: int) -> tuple[WrkResult, float]:
+    """wrk's figures, and the server's CPU milliseconds per request: on a shared machine
+    req/s move with the neighbours' load, CPU per request much less."""
+    before = cpu_seconds(pid)
+    result = wrk_run(url, script, seconds, connections)
+    return result, 1000 * (cpu_seconds(pid) - before) / max(1, result.requests)
+
+
 def seed(url: str, staff: str, entries: int) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {staff}"}, timeout=30) as client:
         r = client.post(
@@ -90,6 +142,10 @@ def seed(url: str, staff: str, entries: int) -> None:
 def main() -> None:
     parser = wrk_arguments()
     parser.add_argument("--entries", type=int, default=200, help="purchases in the member's history")
+    parser.add_argument("--workers", type=int, default=1, help="processes on each side")
+    parser.add_argument("--only", choices=("Me", "WalletHistory"), help="time this operation alone")
+    parser.add_argument("--no-statements", action="store_true", help="skip counting statements (~1 min)")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profile of ours while the first operation runs")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -103,7 +159,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         program = Path(tmp) / "program.toml"
         program.write_text(program_text)
-        with loyalty_server(args.database_url, "--no-worker", env={"LOYALTY_PROGRAM": str(program)}) as server:
+        serve_args = ("--no-worker", "--workers", str(args.workers))
+        with loyalty_server(args.database_url, *serve_args, env={"LOYALTY_PROGRAM": str(program)}) as server:
             seed(server.url, server.token("staff", "bench"), args.entries)
             token = server.token("member", "reader@example.com")
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -121,6 +178,8 @@ def main() -> None:
                 }
             ).encode()
             bodies = {"Me": me, "WalletHistory": history}
+            if args.only:
+                bodies = {args.only: bodies[args.only]}
 
             port = free_port()
             peer = subprocess.Popen(
@@ -131,6 +190,7 @@ def main() -> None:
                     db.Database(server.creds).dsn(),
                     SECRET,
                     str(program),
+                    str(args.workers),
                 ]
             )
             try:
@@ -143,31 +203,41 @@ def main() -> None:
                         raise SystemExit(
                             f"{name}: the peer's answer differs from ours:\n ours {a.text}\n peer {b.text}"
                         )
-                counts = statements_per_request(
-                    [(url, body) for body in bodies.values() for url in (server.url, peer_url)], headers, server.creds
-                )
-                statements = dict(zip(bodies, zip(counts[::2], counts[1::2], strict=True), strict=True))
-                for name, body in bodies.items():
+                statements = {}
+                if not args.no_statements:
+                    counts = statements_per_request(
+                        [(url, body) for body in bodies.values() for url in (server.url, peer_url)],
+                        headers,
+                        server.creds,
+                    )
+                    statements = dict(zip(bodies, zip(counts[::2], counts[1::2], strict=True), strict=True))
+                for i, (name, body) in enumerate(bodies.items()):
                     # Warm both (imports, caches, pool) before timing.
                     wrk_run(server.url, lua(body, token), 2, args.connections)
                     wrk_run(peer_url, lua(body, token), 2, args.connections)
-                    results[name] = (
-                        wrk_run(server.url, lua(body, token), args.seconds, args.connections),
-                        wrk_run(peer_url, lua(body, token), args.seconds, args.connections),
-                    )
+                    with sampled(server.proc.pid, args.profile if i == 0 else None, args.seconds):
+                        ours = timed(server.url, server.proc.pid, lua(body, token), args.seconds, args.connections)
+                    bare = timed(peer_url, peer.pid, lua(body, token), args.seconds, args.connections)
+                    results[name] = (ours, bare)
             finally:
                 peer.terminate()
                 peer.wait(timeout=30)
 
     print(
-        f"{args.connections} connections, {args.seconds} s each (wrk), member with {args.entries} purchases, 2 wallets"
+        f"{args.connections} connections, {args.seconds} s each (wrk), member with {args.entries} purchases, "
+        f"2 wallets, {args.workers} process(es) on each side"
     )
-    for name, (ours, peer) in results.items():
-        ours_n, bare_n = statements[name]
-        print(f"{name}: statements per request (approximate, pg_stat_database), ours {ours_n:.2f}, bare {bare_n:.2f}")
-        print(f"  ours (loyalty serve --no-worker, 1 process)   {ours.line()}")
-        print(f"  bare Starlette + asyncpg (uvloop, httptools)  {peer.line()}")
-        print(f"  ratio ours / bare: {ours.rps / peer.rps:.2f}   (aim: 0.5 or better)")
+    for name, ((ours, ours_cpu), (peer, peer_cpu)) in results.items():
+        print(f"{name}:")
+        if name in statements:
+            ours_n, bare_n = statements[name]
+            print(f"  statements per request (approximate, pg_stat_database): ours {ours_n:.2f}, bare {bare_n:.2f}")
+        print(f"  ours (loyalty serve --no-worker)              {ours.line()}   CPU {ours_cpu:.2f} ms/req")
+        print(f"  bare Starlette + asyncpg (uvloop, httptools)  {peer.line()}   CPU {peer_cpu:.2f} ms/req")
+        print(
+            f"  ratio ours / bare: {ours.rps / peer.rps:.2f}   (aim: 0.5 or better); "
+            f"CPU per request, bare / ours: {peer_cpu / ours_cpu:.2f}"
+        )
 
 
 if __name__ == "__main__":

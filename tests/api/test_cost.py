@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from graphql import parse
 
-from api.cost import MAX_OVERLAP, DocumentCache, price
+from api.cost import MAX_OVERLAP, DocumentCache, Prices, price
 from api.schema import build_schema
 from domain.identity.tokens import Role
 from tests.conftest import DOCUMENTS, REQUIRED, enroll, error_codes, member_uuid
@@ -106,9 +106,33 @@ async def test_the_ceiling_is_lower_without_a_token(gql, ana):
 
 async def test_page_sizes_from_variables_count(gql, ana):
     document = "query($n: Int!) { me { notifications(first: $n) { edges { node { id title body kind } } } } }"
-    small = await gql(document, {"n": 5})
-    assert error_codes(small) == ["UNAUTHENTICATED"]  # priced under the ceiling: it ran, and needs a token
-    _too_complex(await gql(document, {"n": 100}))
+    for _ in range(2):  # the second time, the document is cached and its prices remembered
+        small = await gql(document, {"n": 5})
+        assert error_codes(small) == ["UNAUTHENTICATED"]  # priced under the ceiling: it ran, and needs a token
+        _too_complex(await gql(document, {"n": 100}))
+
+
+def test_remembered_prices_are_the_prices_of_the_variables_given():
+    schema = build_schema()._schema
+    text = (
+        "query($f: Int, $g: Int!, $w: ID!) { node(id: $w) { id } me { notifications(first: $f) "
+        "{ edges { node { id } } } wallets { entries(first: $g) { edges { node { id } } } } } }"
+    )
+    document = parse(text)
+    prices = Prices()
+    given = [
+        {"f": 1, "g": 1, "w": "a"},
+        {"f": 100, "g": 1, "w": "a"},
+        {"f": 1, "g": 100, "w": "b"},  # another node id: the same price
+        {"f": None, "g": 5},  # null: the argument's default
+        {"g": 5},  # absent: the same
+        {"f": True, "g": 1},  # not an int: priced as the largest page, not as 1
+        {"f": 1.0, "g": 1},
+        {"f": "7", "g": 1},
+        {"f": [1], "g": 1},  # unhashable: priced each time
+    ]
+    for variables in given * 2:
+        assert prices.price(schema, text, document, variables) == price(schema, document, variables), variables
 
 
 async def test_failed_validation_is_never_cached_and_valid_documents_are(app, gql, ana):
