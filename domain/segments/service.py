@@ -99,59 +99,93 @@ def valid_rule(program: Program, i: int, rule: Rule) -> dict:
         if not 1 <= rule.window_days <= MAX_DAYS:
             raise InvalidRule(i, kind, "windowDays", f"windowDays must be between 1 and {MAX_DAYS}.")
         out["window_days"] = rule.window_days
-    if kind == "TIER":
-        if not rule.tiers:
-            raise InvalidRule(i, kind, "tiers", "tiers must name at least one tier.")
-        for key in rule.tiers:
-            if program.tier(key) is None:
-                raise InvalidRule(i, kind, "tiers", f"no tier {key[:32]!r} in this program.")
-        out["tiers"] = sorted(set(rule.tiers))
-    elif kind in ("DAYS_SINCE_LAST_PURCHASE", "SPEND", "PURCHASE_COUNT"):
-        if rule.min is None and rule.max is None:
-            raise InvalidRule(i, kind, "min", "give min, max or both.")
-        for name in ("min", "max"):
-            value = getattr(rule, name)
-            if value is None:
-                continue
-            if not value.is_finite() or value < 0:
-                raise InvalidRule(i, kind, name, f"{name} must be zero or more.")
-            if kind == "SPEND":
-                if value > 10_000_000 or value != value.quantize(Decimal(1).scaleb(-program.currency_decimals)):
-                    raise InvalidRule(
-                        i,
-                        kind,
-                        name,
-                        f"{name} is an amount of {program.currency} up to 10,000,000 "
-                        f"with at most {program.currency_decimals} decimals.",
-                    )
-                out[name] = str(value)
-            else:
-                out[name] = _whole(i, kind, name, value, 0, MAX_DAYS if kind != "PURCHASE_COUNT" else 1_000_000)
-        if rule.min is not None and rule.max is not None and rule.min > rule.max:
-            raise InvalidRule(i, kind, "max", "max must be at least min.")
-    elif kind == "BIRTHDAY_MONTH":
-        if not rule.months or any(not 1 <= m <= 12 for m in rule.months):
-            raise InvalidRule(i, kind, "months", "months are between 1 and 12, at least one.")
-        out["months"] = sorted(set(rule.months))
-    elif kind == "STORES_VISITED":
-        if rule.store_ids:
-            if rule.min is not None:
-                raise InvalidRule(i, kind, "min", "give storeIds (visited any of them) or min (distinct stores).")
-            if len(rule.store_ids) > 100 or any(not 1 <= len(s) <= 100 for s in rule.store_ids):
-                raise InvalidRule(i, kind, "storeIds", "storeIds are 1 to 100 store ids.")
-            out["store_ids"] = sorted(set(rule.store_ids))
+    return out | _CHECKS[kind](program, i, rule)
+
+
+# One check per kind: each returns the kind's own attributes as stored.
+
+
+def _tier(program: Program, i: int, rule: Rule) -> dict:
+    if not rule.tiers:
+        raise InvalidRule(i, rule.kind, "tiers", "tiers must name at least one tier.")
+    for key in rule.tiers:
+        if program.tier(key) is None:
+            raise InvalidRule(i, rule.kind, "tiers", f"no tier {key[:32]!r} in this program.")
+    return {"tiers": sorted(set(rule.tiers))}
+
+
+def _bounds(program: Program, i: int, rule: Rule) -> dict:
+    """min and max of a number of days, an amount spent or a count of purchases."""
+    kind = rule.kind
+    if rule.min is None and rule.max is None:
+        raise InvalidRule(i, kind, "min", "give min, max or both.")
+    out: dict = {}
+    for name in ("min", "max"):
+        value = getattr(rule, name)
+        if value is None:
+            continue
+        if not value.is_finite() or value < 0:
+            raise InvalidRule(i, kind, name, f"{name} must be zero or more.")
+        if kind == "SPEND":
+            out[name] = _amount(program, i, name, value)
         else:
-            if rule.min is None:
-                raise InvalidRule(i, kind, "storeIds", "give storeIds (visited any of them) or min (distinct stores).")
-            out["min"] = _whole(i, kind, "min", rule.min, 1, 10_000)
-    elif kind == "HAS_DEVICE":
-        out["value"] = True if rule.value is None else rule.value
-    elif kind == "CONSENT":
-        if rule.consent not in CONSENTS:
-            raise InvalidRule(i, kind, "consent", f"consent is one of {', '.join(CONSENTS)}.")
-        out["consent"] = rule.consent
-        out["value"] = True if rule.value is None else rule.value
+            out[name] = _whole(i, kind, name, value, 0, MAX_DAYS if kind != "PURCHASE_COUNT" else 1_000_000)
+    if rule.min is not None and rule.max is not None and rule.min > rule.max:
+        raise InvalidRule(i, kind, "max", "max must be at least min.")
     return out
+
+
+def _amount(program: Program, i: int, name: str, value: Decimal) -> str:
+    if value > 10_000_000 or value != value.quantize(Decimal(1).scaleb(-program.currency_decimals)):
+        raise InvalidRule(
+            i,
+            "SPEND",
+            name,
+            f"{name} is an amount of {program.currency} up to 10,000,000 "
+            f"with at most {program.currency_decimals} decimals.",
+        )
+    return str(value)
+
+
+def _birthday_month(program: Program, i: int, rule: Rule) -> dict:
+    if not rule.months or any(not 1 <= m <= 12 for m in rule.months):
+        raise InvalidRule(i, rule.kind, "months", "months are between 1 and 12, at least one.")
+    return {"months": sorted(set(rule.months))}
+
+
+def _stores_visited(program: Program, i: int, rule: Rule) -> dict:
+    either = "give storeIds (visited any of them) or min (distinct stores)."
+    if not rule.store_ids:
+        if rule.min is None:
+            raise InvalidRule(i, rule.kind, "storeIds", either)
+        return {"min": _whole(i, rule.kind, "min", rule.min, 1, 10_000)}
+    if rule.min is not None:
+        raise InvalidRule(i, rule.kind, "min", either)
+    if len(rule.store_ids) > 100 or any(not 1 <= len(s) <= 100 for s in rule.store_ids):
+        raise InvalidRule(i, rule.kind, "storeIds", "storeIds are 1 to 100 store ids.")
+    return {"store_ids": sorted(set(rule.store_ids))}
+
+
+def _has_device(program: Program, i: int, rule: Rule) -> dict:
+    return {"value": True if rule.value is None else rule.value}
+
+
+def _consent(program: Program, i: int, rule: Rule) -> dict:
+    if rule.consent not in CONSENTS:
+        raise InvalidRule(i, rule.kind, "consent", f"consent is one of {', '.join(CONSENTS)}.")
+    return {"consent": rule.consent, "value": True if rule.value is None else rule.value}
+
+
+_CHECKS = {
+    "TIER": _tier,
+    "DAYS_SINCE_LAST_PURCHASE": _bounds,
+    "SPEND": _bounds,
+    "PURCHASE_COUNT": _bounds,
+    "BIRTHDAY_MONTH": _birthday_month,
+    "STORES_VISITED": _stores_visited,
+    "HAS_DEVICE": _has_device,
+    "CONSENT": _consent,
+}
 
 
 async def create(program: Program, *, key: str, name: str, rules: list[Rule], actor: str) -> SegmentRow:
