@@ -235,8 +235,12 @@ async def measure_segments(creds: dict, runs: int) -> None:
             await conn.execute_query("TRUNCATE peer_segment_members, peer_segment_changes")
             await conn.execute_query(SEGMENTS_PEER_SAME_WRITES, [*arguments(), clock.now()])
 
+        await segments.all_segments()  # the built-ins' rows, which the same-writes peer names
         hand_s, _ = await timed(runs, by_hand)
         hand_writes_s, _ = await timed(runs, by_hand_same_writes)
+        written = await conn.execute_query_dict(
+            "SELECT (SELECT count(*) FROM peer_segment_members) AS m, (SELECT count(*) FROM peer_segment_changes) AS c"
+        )
         first_s, done = await timed(runs, first_run)
         steady_s, again = await timed(runs, lambda: segments.recompute(program))
         ours = await conn.execute_query_dict(
@@ -249,6 +253,7 @@ async def measure_segments(creds: dict, runs: int) -> None:
     sizes = {r["key"]: r["n"] for r in ours}
     peer_sizes = {r["key"]: r["n"] for r in theirs}
     # The peer ran a few seconds earlier: a member or two may have crossed a threshold since.
+    assert written[0]["m"] == written[0]["c"] == sum(peer_sizes.values()), written  # the peers wrote the same
     same = all(abs(sizes.get(k, 0) - n) <= 10 for k, n in peer_sizes.items()) and set(sizes) == set(peer_sizes)
     print(f"Segments recomputed: {sizes} (entered {done.entered:,} on a first run, {again.entered} on a steady one)")
     print(f"  the hand-written SQL agrees: {same} ({peer_sizes})")
