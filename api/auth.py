@@ -55,5 +55,9 @@ class IsStaffOrMarketer(_RolePermission):
     roles = (Role.STAFF, Role.MARKETER)
 
 
+class IsMemberOrMarketer(_RolePermission):
+    roles = (Role.MEMBER, Role.MARKETER)
+
+
 class IsSignedIn(_RolePermission):
     roles = (Role.MEMBER, Role.STAFF, Role.MARKETER)

@@ -92,11 +92,13 @@ class Server:
 
 
 @contextmanager
-def loyalty_server(database_url: str, *serve_args: str, env: dict | None = None):
-    """`loyalty serve` on a scratch database (created here, dropped on exit)."""
+def loyalty_server(database_url: str, *serve_args: str, env: dict | None = None, keep: str | None = None):
+    """`loyalty serve` on a scratch database (created here, dropped on exit), or on the
+    database `keep` (created if missing, kept on exit: a bench's data reused next run)."""
     server = db.credentials_from_url(database_url)
-    name = f"loyalty_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(sql(server, f'CREATE DATABASE "{name}"'))
+    name = keep or f"loyalty_bench_{uuid.uuid4().hex[:8]}"
+    if not keep or not asyncio.run(fetchval(server, f"SELECT 1 FROM pg_database WHERE datname = '{keep}'")):
+        asyncio.run(sql(server, f'CREATE DATABASE "{name}"'))
     creds = {**server, "database": name}
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
@@ -112,7 +114,8 @@ def loyalty_server(database_url: str, *serve_args: str, env: dict | None = None)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-        asyncio.run(sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            asyncio.run(sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -5,13 +5,14 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from api.auth import IsMarketer, IsMember, member_id
+from api.auth import IsMarketer, IsMember, IsMemberOrMarketer, member_id
 from api.draws.types import Draw
 from api.errors import UserError
 from api.relay import Connection, connection, page, time_cursor, time_position, uuid_of
 from api.wallets.types import Wallet
 from domain.draws import service as draws
 from domain.errors import DomainError
+from domain.identity.tokens import Role
 
 
 @strawberry.input
@@ -56,11 +57,17 @@ def draw_cursor(d: Draw) -> str:
 @strawberry.type
 class DrawsQuery:
     @strawberry.field(
-        permission_classes=[IsMember], description="Draws taking entries, closing soonest first, with your entries."
+        permission_classes=[IsMemberOrMarketer],
+        description="For a member: draws taking entries, closing soonest first, with your entries. For a "
+        "marketer: every draw (open, closed, drawn or cancelled: see `status`), by closing time.",
     )
     async def draws(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Draw]:
         p = page(first, after)
-        rows = await draws.open_draws(member_id(info), p.first + 1, time_position(p.after))
+        position = time_position(p.after)
+        if info.context.principal().role is Role.MARKETER:
+            rows = await draws.all_draws(p.first + 1, position)
+        else:
+            rows = await draws.open_draws(member_id(info), p.first + 1, position)
         return connection([Draw.of(r) for r in rows], p.first, draw_cursor)
 
 

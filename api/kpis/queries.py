@@ -75,7 +75,8 @@ class KpisQuery:
     @strawberry.field(
         permission_classes=[IsMarketer],
         description="KPIs from `from` to `to` (both included, the program's days); with `tierId`, over the "
-        "members who hold that tier now.",
+        "members who hold that tier now; with `segmentKey` (a segment's key: new, high_value...), over the "
+        "members in that segment now; with both, over the members in both.",
     )
     async def program_kpis(
         self,
@@ -83,13 +84,16 @@ class KpisQuery:
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
         tier_id: strawberry.ID | None = None,
+        segment_key: str | None = None,
     ) -> ProgramKpis:
         program = info.context.services.program
-        if tier_id is None:
+        if tier_id is None and segment_key is None:
             found = await kpis.program_kpis(program, from_, to)
         else:
-            type_name, key = from_global_id(tier_id, "tierId")
-            if type_name != "Tier":
-                raise InvalidInput("This is not a tier's id.", field="tierId")
-            found = await kpis.tier_kpis(program, key, from_, to)
+            key = None
+            if tier_id is not None:
+                type_name, key = from_global_id(tier_id, "tierId")
+                if type_name != "Tier":
+                    raise InvalidInput("This is not a tier's id.", field="tierId")
+            found = await kpis.group_kpis(program, from_, to, tier_key=key, segment_key=segment_key)
         return ProgramKpis.of(program, found)

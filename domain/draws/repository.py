@@ -151,14 +151,20 @@ async def open_draws(
     member_id: uuid.UUID | None, now: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None
 ) -> list[DrawRow]:
     """Draws taking entries, closing soonest first, with the member's entry counts (one query)."""
-    params: list = [member_id, now]
-    keyset = ""
+    return await _draws([member_id, now], "d.state = 'OPEN' AND d.closes_at > $2", limit, after)
+
+
+async def all_draws(limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[DrawRow]:
+    """Every draw, by closing time (no member: no own entries)."""
+    return await _draws([None], "true", limit, after)
+
+
+async def _draws(params: list, where: str, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[DrawRow]:
     if after is not None:
-        params += list(after)
-        keyset = " AND (d.closes_at, d.id) > ($3, $4)"
+        params = [*params, *after]
+        where += f" AND (d.closes_at, d.id) > (${len(params) - 1}, ${len(params)})"
     rows = await connections.get("default").execute_query_dict(
-        f"SELECT {_DRAW}, {_COUNTS} FROM draws d WHERE d.state = 'OPEN' AND d.closes_at > $2{keyset}"
-        f" ORDER BY d.closes_at, d.id LIMIT {int(limit)}",
+        f"SELECT {_DRAW}, {_COUNTS} FROM draws d WHERE {where} ORDER BY d.closes_at, d.id LIMIT {int(limit)}",
         params,
     )
     return [DrawRow(**r) for r in rows]

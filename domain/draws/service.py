@@ -237,6 +237,11 @@ async def open_draws(member_id: uuid.UUID | None, limit: int, after: tuple[datet
     return await repository.open_draws(member_id, clock.now(), limit, after)
 
 
+async def all_draws(limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[DrawRow]:
+    """Every draw whatever its state (a marketer's list), by closing time."""
+    return await repository.all_draws(limit, after)
+
+
 async def winning_entries(draw_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
     return await repository.winning_entries(draw_ids)
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from domain.members import service as members
 from domain.program.config import Program
 from domain.purchases import service as purchases
+from domain.segments import service as segments
 from domain.wallets import service as wallets
 
 MAX_DAYS = 3660  # ten years: beyond that a period says nothing a marketer can act on
@@ -72,7 +73,7 @@ async def program_kpis(
     program: Program, first: date, last: date, *, members_among: Sequence[uuid.UUID] | None = None
 ) -> Kpis:
     """The KPIs of [first, last] (the program's days), over every member or over
-    `members_among` (a tier's members; a segment's once segments exist)."""
+    `members_among` (a tier's members, a segment's)."""
     p = period(program, first, last)
     bought, flow, joined, held = await asyncio.gather(
         purchases.activity(p.before, p.start, p.end, members_among),
@@ -104,9 +105,20 @@ async def program_kpis(
     )
 
 
-async def tier_kpis(program: Program, tier_key: str, first: date, last: date) -> Kpis:
-    """The KPIs of the members who hold a tier now."""
-    if program.tier(tier_key) is None:
+async def group_kpis(
+    program: Program, first: date, last: date, *, tier_key: str | None = None, segment_key: str | None = None
+) -> Kpis:
+    """The KPIs of the members who hold a tier now, who are in a segment now (as the last
+    recomputation left it), or both: the members in both."""
+    if tier_key is not None and program.tier(tier_key) is None:
         raise InvalidInput(f"No tier {tier_key[:32]!r} in this program.", field="tierId")
+    if segment_key is not None and not await segments.existing_keys([segment_key]):
+        raise NotFound(f"No segment {segment_key[:40]!r}.", field="segmentKey")
     period(program, first, last)  # a bad period is refused before the members are read
-    return await program_kpis(program, first, last, members_among=await members.ids_in_tier(tier_key))
+    among: set[uuid.UUID] | None = None
+    if tier_key is not None:
+        among = set(await members.ids_in_tier(tier_key))
+    if segment_key is not None:
+        in_segment = set(await segments.members_of([segment_key]))
+        among = in_segment if among is None else among & in_segment
+    return await program_kpis(program, first, last, members_among=sorted(among or ()))

@@ -206,6 +206,12 @@ async def ids_in_tier(tier_key: str) -> list[uuid.UUID]:
     return [r["id"] for r in rows]
 
 
+async def existing_ids(member_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these ids are members (an offer's audience names members that exist)."""
+    rows = await db.client().execute_query_dict("SELECT id FROM members WHERE id = ANY($1::uuid[])", [list(member_ids)])
+    return {r["id"] for r in rows}
+
+
 # --- reads for campaigns ---
 
 

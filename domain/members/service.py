@@ -300,6 +300,10 @@ async def ids_in_tier(tier_key: str) -> list[uuid.UUID]:
     return await repository.ids_in_tier(tier_key)
 
 
+async def existing_ids(member_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    return await repository.existing_ids(member_ids) if member_ids else set()
+
+
 async def audience(member_ids: list[uuid.UUID], tier_keys: list[str], conn=None) -> list[AudienceMember]:
     """A campaign's audience: the members named or holding one of the tiers."""
     return await repository.audience(member_ids, tier_keys, conn)

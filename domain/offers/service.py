@@ -96,6 +96,10 @@ async def create(
     for i, key in enumerate(tier_keys):
         if program.tier(key) is None:
             raise InvalidInput(f"No tier {key[:32]!r} in this program.", field=f"audience.tierIds[{i}]")
+    members_known = await members.existing_ids(member_ids)
+    for i, member_id in enumerate(member_ids):
+        if member_id not in members_known:
+            raise NotFound("No such member.", field=f"audience.memberIds[{i}]")
     for i, key in enumerate(store_keys):
         if await stores.place(program, key) is None:
             raise InvalidInput(f"No store {key[:40]!r}.", field=f"storeIds[{i}]")

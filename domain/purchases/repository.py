@@ -167,6 +167,7 @@ async def activity(
         FROM per_member
         """,
         params,
+        in_index_order=True,  # purchases_kpis: (member_id, occurred_at) with the amounts
     )
     r = rows[0]
     return PurchaseActivity(

@@ -212,9 +212,11 @@ async def refund(
             conn, wallets.get(ledger.POINTS), purchase, points, now, qualifying=True
         )
         taken_cash, _ = await _take_back(conn, wallets.get(ledger.CASHBACK), purchase, cashback, now)
-        return await repository.add_refund(
+        view = await repository.add_refund(
             conn, purchase.id, amount, points, cashback, taken_points, taken_cash, short_points, idempotency_key, now
         )
+        await segments.recompute_member(conn, program, purchase.member_id)  # spend and counts moved, as on a purchase
+        return view
 
 
 def _share(total: int, part: Decimal, whole: Decimal) -> int:

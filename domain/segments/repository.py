@@ -244,8 +244,10 @@ async def recompute(
 ) -> Recomputed:
     """Bring the memberships of `segments` (for one member, or everyone) in line with
     their rules, recording each entry and exit at `now`: one statement. Safe beside a
-    concurrent run: a row is inserted (ON CONFLICT DO NOTHING) or deleted once, and only
-    the statement that did it records the change."""
+    concurrent run: a row is inserted or deleted once, and only the statement that did it
+    records the change. Runs over everyone hold the lock alone, so they insert what is
+    missing (an anti-join: one pass, no per-row conflict check); one member's runs may meet
+    (two purchases at once) and insert ON CONFLICT DO NOTHING."""
     if not segments:
         return Recomputed(0, 0)
     # A run over everyone and one member's run (inside a purchase) could each hold a row
@@ -282,8 +284,11 @@ async def recompute(
             {" UNION ALL ".join(desired)}
         ), entered AS (
             INSERT INTO segment_members (segment_id, member_id, since)
-            SELECT segment_id, member_id, {at} FROM desired
-            ON CONFLICT (segment_id, member_id) DO NOTHING
+            SELECT d.segment_id, d.member_id, {at} FROM desired d
+            WHERE NOT EXISTS (
+                SELECT 1 FROM segment_members sm WHERE sm.segment_id = d.segment_id AND sm.member_id = d.member_id
+            )
+            {"ON CONFLICT (segment_id, member_id) DO NOTHING" if one else ""}
             RETURNING segment_id, member_id
         ), gone AS (
             DELETE FROM segment_members sm

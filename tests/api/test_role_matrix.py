@@ -21,7 +21,7 @@ from graphql import (
     get_named_type,
 )
 
-from api.auth import IsMarketer, IsMember, IsSignedIn, IsStaff, IsStaffOrMarketer
+from api.auth import IsMarketer, IsMember, IsMemberOrMarketer, IsSignedIn, IsStaff, IsStaffOrMarketer
 from api.schema import build_schema
 from domain import db
 from domain.identity.tokens import Role
@@ -36,6 +36,7 @@ ADMITS = {
     IsStaff: {Role.STAFF},
     IsMarketer: {Role.MARKETER},
     IsStaffOrMarketer: {Role.STAFF, Role.MARKETER},
+    IsMemberOrMarketer: {Role.MEMBER, Role.MARKETER},
     IsSignedIn: set(ROLES),
 }
 # Open to anyone: the credential travels in the input (a Firebase ID token, a refresh token),

@@ -127,3 +127,24 @@ async def test_members_cannot_create_or_cancel_draws_and_nothing_is_written(gql,
     entered = await gql(ENTER, {"drawId": draw["id"], "key": "k"}, token=tokens.marketer())
     assert error_codes(entered) == ["FORBIDDEN"]
     assert await count(database, "draw_entries") == 0
+
+
+async def test_a_marketer_lists_every_draw_with_its_status_and_the_till_may_not(gql, tokens):
+    soon = (await create(gql, tokens, prize="Soon", closesAt=(clock.now() + timedelta(days=1)).isoformat()))["draw"]
+    later = (await create(gql, tokens, prize="Later"))["draw"]
+    await gql(CANCEL, {"drawId": soon["id"]}, token=tokens.marketer())
+    listing = "{ draws(first: 1) { edges { node { prize status myEntries } } pageInfo { hasNextPage endCursor } } }"
+    first = (await gql(listing, token=tokens.marketer()))["data"]["draws"]
+    assert [e["node"] for e in first["edges"]] == [{"prize": "Soon", "status": "CANCELLED", "myEntries": 0}]
+    assert first["pageInfo"]["hasNextPage"] is True
+    rest = await gql(
+        "query($after: String) { draws(first: 5, after: $after) { edges { node { prize status } } } }",
+        {"after": first["pageInfo"]["endCursor"]},
+        token=tokens.marketer(),
+    )
+    assert [e["node"] for e in rest["data"]["draws"]["edges"]] == [{"prize": "Later", "status": "OPEN"}]
+    # a member still sees only the draws taking entries
+    ana = await enrolled(gql, tokens, "ana@example.com")
+    seen = (await gql(LIST, token=ana.token))["data"]["draws"]["edges"]
+    assert [e["node"]["id"] for e in seen] == [later["id"]]
+    assert error_codes(await gql(LIST, token=tokens.staff())) == ["FORBIDDEN"]

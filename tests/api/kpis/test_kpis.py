@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from api.relay import to_global_id
 from domain import clock
+from domain.segments import service as segments
 from domain.tiers import service as tiers
 from tests.conftest import OPS, enrolled, error_codes, purchase
 
@@ -20,6 +21,10 @@ FIELDS = (
 WITH_VALUE = (
     f"query($from: Date!, $to: Date!, $tierId: ID) {{ programKpis(from: $from, to: $to, tierId: $tierId) {{ {FIELDS} "
     "pointsLiabilityValue { amount currency } currency } }"
+)
+WITH_VALUE_IN_SEGMENT = (
+    "query($from: Date!, $to: Date!, $tierId: ID, $segmentKey: String) { programKpis(from: $from, to: $to, "
+    f"tierId: $tierId, segmentKey: $segmentKey) {{ {FIELDS} pointsLiabilityValue {{ amount currency }} currency }} }}"
 )
 
 
@@ -138,3 +143,56 @@ async def test_members_and_the_till_may_not_read_the_kpis(gql, tokens):
         result = await gql(OPS["ProgramKpis"], {"from": "2026-01-01", "to": "2026-12-31"}, token=token)
         assert error_codes(result) == ["FORBIDDEN"]
         assert result["data"] is None
+
+
+async def test_the_kpis_of_a_segment_are_those_of_its_members_worked_out_by_hand(app, gql, tokens):
+    noon = datetime.combine(clock.now().astimezone(PARIS).date() + timedelta(days=2), time(12), PARIS)
+    clock.advance(noon - clock.now())
+    today = noon.date().isoformat()
+    ana = await enrolled(gql, tokens, "ana@example.com")  # +100
+    await purchase(gql, tokens, ana, "A-1", "30.00")  # +300
+    await purchase(gql, tokens, ana, "A-2", "10.00")  # +100: two purchases, occasional
+    bob = await enrolled(gql, tokens, "bob@example.com")  # +100
+    await purchase(gql, tokens, bob, "B-1", "50.00")  # +500: one purchase, still new
+    await enrolled(gql, tokens, "cy@example.com")  # +100, new, never buys
+    await segments.recompute(app.state.services.program)  # the worker's run: Cy had no purchase to recompute her
+
+    async def kpis(**more) -> dict:
+        result = await gql(WITH_VALUE_IN_SEGMENT, {"from": today, "to": today, **more}, token=tokens.marketer())
+        assert "errors" not in result, result
+        return result["data"]["programKpis"]
+
+    occasional = await kpis(segmentKey="occasional")
+    assert occasional == {
+        "activeMembers": 1,  # Ana
+        "newMembers": 1,  # Ana joined today
+        "retentionRate": None,  # nobody bought the day before
+        "repeatPurchaseRate": 1.0,  # Ana bought twice
+        "averageOrderValue": "20.00",  # (30 + 10) / 2
+        "customerLifetimeValue": "40.00",  # 40 / 1 active, one period (retention unknown)
+        "redemptionRate": 0.0,
+        "pointsIssued": 500,  # 100 + 300 + 100
+        "pointsRedeemed": 0,
+        "pointsExpired": 0,
+        "pointsLiability": 500,
+        "pointsLiabilityValue": {"amount": "2.50", "currency": "EUR"},  # 500 x 0.005
+        "currency": "EUR",
+    }
+    new = await kpis(segmentKey="new")
+    assert {k: new[k] for k in ("activeMembers", "newMembers", "repeatPurchaseRate", "averageOrderValue")} == {
+        "activeMembers": 1,  # Bob; Cy never bought
+        "newMembers": 2,  # Bob, Cy
+        "repeatPurchaseRate": 0.0,
+        "averageOrderValue": "50.00",
+    }
+    assert (new["pointsIssued"], new["pointsLiability"]) == (700, 700)  # Bob 600, Cy 100
+    # With a tier too: the members in both. Everyone holds bronze; nobody silver.
+    assert await kpis(segmentKey="new", tierId=to_global_id("Tier", "bronze")) == new
+    silver_new = await kpis(segmentKey="new", tierId=to_global_id("Tier", "silver"))
+    assert (silver_new["activeMembers"], silver_new["newMembers"], silver_new["pointsLiability"]) == (0, 0, 0)
+    # A segment with nobody in it: zeros, not the program's figures.
+    assert (await kpis(segmentKey="at_risk"))["pointsLiability"] == 0
+    unknown = await gql(
+        WITH_VALUE_IN_SEGMENT, {"from": today, "to": today, "segmentKey": "vip"}, token=tokens.marketer()
+    )
+    assert error_codes(unknown) == ["NOT_FOUND"]

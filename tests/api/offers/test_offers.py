@@ -4,8 +4,10 @@ points of the next purchase only, once, and explains itself on the ledger entry.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
+from api.relay import to_global_id
 from domain import clock
 from tests.conftest import OPS, count, enrolled, error_codes, ledger_sums, purchase
 
@@ -150,6 +152,17 @@ async def test_create_offer_errors_name_the_field(gql, tokens, database):
     assert [e["node"] for e in log["data"]["auditLog"]["edges"]] == [
         {"actor": "mia", "action": "createOffer", "subjectId": made["offer"]["id"]}
     ]
+
+
+async def test_an_audience_naming_a_member_who_does_not_exist_is_refused(gql, tokens, database):
+    ana = await enrolled(gql, tokens, "ana@example.com")
+    gone = to_global_id("Member", uuid.uuid4())
+    made = await create_offer(gql, tokens, audience={"memberIds": [ana.id, gone]})
+    assert made["offer"] is None
+    assert [(e["code"], e["field"]) for e in made["userErrors"]] == [("NOT_FOUND", "audience.memberIds[1]")]
+    assert await count(database, "offers") == 0
+    not_a_member = await create_offer(gql, tokens, audience={"memberIds": [to_global_id("Tier", "gold")]})
+    assert [(e["code"], e["field"]) for e in not_a_member["userErrors"]] == [("INVALID_INPUT", "audience.memberIds[0]")]
 
 
 async def test_a_member_token_cannot_create_offers(gql, tokens, database):

@@ -14,6 +14,7 @@ mutation($input: CreateSegmentInput!) {
     userErrors { code message field }
   }
 }"""
+CREATE_DRAW = "mutation($input: CreateDrawInput!) { createDraw(input: $input) { draw { id } userErrors { code } } }"
 AUDIT = """query($after: String) { auditLog(first: 2, after: $after) {
   edges { node { actor action subjectId input at } } pageInfo { hasNextPage endCursor } } }"""
 
@@ -81,14 +82,38 @@ async def test_an_invalid_rule_is_named_and_nothing_is_written(gql, tokens, data
 async def test_a_member_token_reaches_no_marketer_operation_and_writes_nothing(gql, tokens, database):
     ana = await enrolled(gql, tokens, "ana@example.com")
     rules = [{"kind": "HAS_DEVICE"}]
+    offer = {
+        "title": "X",
+        "description": "",
+        "kind": "BONUS_POINTS",
+        "value": "10",
+        "audience": {"memberIds": [ana.id]},
+        "storeIds": [],
+        "validUntil": "2030-01-01T00:00:00Z",
+    }
     calls = [
         (OPS["Segments"], None),
         (CREATE, {"input": {"key": "x", "name": "X", "rules": rules}}),
         (AUDIT, None),
         (OPS["CreateReward"], {"name": "Coffee", "pointsCost": 100, "stock": 5}),
+        (OPS["CreateOffer"], {"input": offer}),
+        (OPS["ProgramKpis"], {"from": "2026-01-01", "to": "2026-12-31"}),
+        (
+            CREATE_DRAW,
+            {
+                "input": {
+                    "prize": "Tea",
+                    "winners": 1,
+                    "entryCost": 10,
+                    "maxEntriesPerMember": 1,
+                    "closesAt": "2030-01-01T00:00:00Z",
+                }
+            },
+        ),
     ]
     for document, variables in calls:
         result = await gql(document, variables, token=ana.token)
         assert error_codes(result) == ["FORBIDDEN"], result
-    for table in ("segments", "audit_log", "rewards", "segment_members"):
+        assert result["data"] is None
+    for table in ("segments", "audit_log", "rewards", "segment_members", "offers", "draws"):
         assert await count(database, table) == 0

@@ -108,7 +108,10 @@ async def test_a_refunded_purchase_does_not_count():
     await buy(P, ana, "r2", "5.00")
     assert await segments.keys_of(ana) == ["occasional"]
     await purchases.refund(P, external_id="r2", amount=Decimal("5.00"))
+    assert await segments.keys_of(ana) == ["new"]  # recomputed inside the refund, without the worker
     assert await now_in(ana) == ["new"]
+    changes = await segments.changes_of(ana)
+    assert {(c.segment_key, c.change) for c in changes[-2:]} == {("occasional", "LEFT"), ("new", "ENTERED")}
 
 
 async def test_running_twice_records_nothing_twice():
