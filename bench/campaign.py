@@ -13,27 +13,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
-import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.push import PROGRAM, SEND_CHUNK, Cpu, RawPeer, _port, _start_fake  # noqa: E402
-from domain import clock, db  # noqa: E402
+from bench.push import PROGRAM, raw_pass, run_setup  # noqa: E402
+from domain import clock  # noqa: E402
 from domain.campaigns import service as campaigns  # noqa: E402
 from notifications import campaigns as campaign_worker  # noqa: E402
 from notifications.dispatch import dispatch_due  # noqa: E402
 from notifications.push import FcmSender  # noqa: E402
-from tests.fake_fcm import service_account  # noqa: E402
 from tests.seed import members_with_devices  # noqa: E402
 
 
@@ -49,40 +43,12 @@ async def main() -> None:
     args = parser.parse_args()
     n = args.members
     logging.getLogger("loyalty.push").setLevel(logging.WARNING)
-    port = _port()
-    folder = Path(tempfile.mkdtemp())
-    fake, scheme = _start_fake(args.fake, port, folder)
-    server = db.credentials_from_url(args.database_url)
-    name = f"loyalty_campaign_{uuid.uuid4().hex[:8]}"
-    admin = await db.raw_connection(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    creds = {**server, "database": name}
-    try:
-        endpoint = f"{scheme}://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                try:
-                    await client.post(f"{endpoint}/token")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-        credentials = folder / "sa.json"
-        credentials.write_text(json.dumps(service_account(f"{endpoint}/token")))
-
-        await db.migrate(creds)
-        await db.connect(creds, pool_max=8)
-        conn = await db.raw_connection(creds)
-        await members_with_devices(conn, n, "C")
-        await conn.execute("ANALYZE")
-        tokens = [r["fcm_token"] for r in await conn.fetch("SELECT fcm_token FROM devices")]
-
-        sender = FcmSender(credentials, endpoint=endpoint)
-        peer = RawPeer(sender)
-        messages = RawPeer.messages(tokens)
-        await peer.send(messages[:SEND_CHUNK])  # warm up: the OAuth token and the first connections
-        cpu = Cpu(fake.pid)
-        raw_ok = await peer.send(messages)
-        raw_seconds, raw_cpu, raw_fake_cpu = cpu.lap()
+    async with run_setup(args.fake, args.database_url, "loyalty_campaign") as run:
+        await members_with_devices(run.conn, n, "C")
+        await run.conn.execute("ANALYZE")
+        tokens = [r["fcm_token"] for r in await run.conn.fetch("SELECT fcm_token FROM devices")]
+        sender = FcmSender(run.credentials, endpoint=run.endpoint)
+        raw_ok, (raw_seconds, raw_cpu, raw_fake_cpu), cpu = await raw_pass(sender, tokens, run.fake.pid)
 
         campaign = await campaigns.create(
             PROGRAM,
@@ -104,13 +70,6 @@ async def main() -> None:
         started = time.perf_counter()
         stats = await campaigns.stats(await campaigns.find(campaign.id))
         stats_seconds = time.perf_counter() - started
-        await conn.close()
-        await db.disconnect()
-    finally:
-        fake.terminate()
-        fake.wait(timeout=10)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
     ours, raw = n / ours_seconds, n / raw_seconds
     per = 1000 / n
