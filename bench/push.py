@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import tempfile
 import time
 import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -113,6 +115,54 @@ def _start_fake(kind: str, port: int, folder: Path) -> tuple[subprocess.Popen, s
     return subprocess.Popen(["node", str(ROOT / "bench" / "fake_fcm_h2.mjs"), str(port), str(cert), str(key)]), "https"
 
 
+@dataclass
+class Setup:
+    conn: object  # asyncpg, to the run's database
+    creds: dict
+    folder: Path
+    credentials: Path  # the service account pointing at the fake's token endpoint
+    endpoint: str
+    fake: subprocess.Popen
+
+
+@contextlib.asynccontextmanager
+async def run_setup(kind: str, database_url: str, prefix: str):
+    """The fake FCM (`kind`), a migrated database of this run's own (dropped after), the
+    app's pool connected to it, and a service account for the fake."""
+    port = _port()
+    folder = Path(tempfile.mkdtemp())
+    fake, scheme = _start_fake(kind, port, folder)
+    server = db.credentials_from_url(database_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await db.raw_connection(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    creds = {**server, "database": name}
+    try:
+        endpoint = f"{scheme}://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                try:
+                    await client.post(f"{endpoint}/token")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        credentials = folder / "sa.json"
+        credentials.write_text(json.dumps(service_account(f"{endpoint}/token")))
+        await db.migrate(creds)
+        await db.connect(creds, pool_max=8)
+        conn = await db.raw_connection(creds)
+        try:
+            yield Setup(conn, creds, folder, credentials, endpoint, fake)
+        finally:
+            await conn.close()
+            await db.disconnect()
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,40 +181,21 @@ async def main() -> None:
     )
     args = parser.parse_args()
     n = args.notifications
-    port = _port()
-    folder = Path(tempfile.mkdtemp())
-    fake, scheme = _start_fake(args.fake, port, folder)
-    server = db.credentials_from_url(args.database_url)
-    name = f"loyalty_push_{uuid.uuid4().hex[:8]}"
-    admin = await db.raw_connection(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    creds = {**server, "database": name}
-    try:
-        endpoint = f"{scheme}://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                try:
-                    await client.post(f"{endpoint}/token")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-        credentials = folder / "sa.json"
-        credentials.write_text(json.dumps(service_account(f"{endpoint}/token")))
-
-        await db.migrate(creds)
-        await db.connect(creds, pool_max=8)
-        conn = await db.raw_connection(creds)
+    async with run_setup(args.fake, args.database_url, "loyalty_push") as run:
+        conn, creds, folder, credentials, endpoint, fake = (
+            run.conn,
+            run.creds,
+            run.folder,
+            run.credentials,
+            run.endpoint,
+            run.fake,
+        )
         await due_notifications(conn, n, "B")
         tokens = [r["fcm_token"] for r in await conn.fetch("SELECT fcm_token FROM devices")]
 
         # Peer: firebase-admin's send_each_async alone, no database.
         sender = FcmSender(credentials, endpoint=endpoint)
-        peer = RawPeer(sender)
-        messages = RawPeer.messages(tokens)
-        await peer.send(messages[:SEND_CHUNK])  # warm up: the OAuth token and the first connections
-        cpu = Cpu(fake.pid)
-        raw_ok = await peer.send(messages)
-        raw_seconds, raw_cpu, raw_fake_cpu = cpu.lap()
+        raw_ok, (raw_seconds, raw_cpu, raw_fake_cpu), cpu = await raw_pass(sender, tokens, fake.pid)
 
         result = await dispatch_due(PROGRAM, sender, batch=2000)
         ours_seconds, ours_cpu, ours_fake_cpu = cpu.lap()
@@ -188,13 +219,6 @@ async def main() -> None:
         spread = None
         if args.processes > 1:
             spread = await _processes(args.processes, n, conn, creds, folder, credentials, endpoint)
-        await conn.close()
-        await db.disconnect()
-    finally:
-        fake.terminate()
-        fake.wait(timeout=10)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
     ours, peer = n / ours_seconds, n / raw_seconds
     protocol = "HTTP/2 over TLS, Node" if args.fake == "h2" else "HTTP/1.1, Python"
@@ -299,6 +323,17 @@ class RawPeer:
 
         chunks = [messages[i : i + SEND_CHUNK] for i in range(0, len(messages), SEND_CHUNK)]
         return sum(b.success_count for b in await asyncio.gather(*(chunk(c) for c in chunks)))
+
+
+async def raw_pass(sender: FcmSender, tokens: list[str], fake_pid: int) -> tuple[int, tuple, Cpu]:
+    """Raw send_each_async of one message per token, warmed up first: how many FCM
+    accepted, the lap (wall, our CPU, the fake's CPU), and the clock to lap on from."""
+    peer = RawPeer(sender)
+    messages = RawPeer.messages(tokens)
+    await peer.send(messages[:SEND_CHUNK])  # warm up: the OAuth token and the first connections
+    cpu = Cpu(fake_pid)
+    accepted = await peer.send(messages)
+    return accepted, cpu.lap(), cpu
 
 
 async def raw_child(credentials: str, endpoint: str, count: int) -> None:

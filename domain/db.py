@@ -34,6 +34,7 @@ MODEL_MODULES = [
     "domain.audit.models",
     "domain.draws.models",
     "domain.campaigns.models",
+    "domain.journeys.models",
 ]
 MIGRATIONS_MODULE = "domain.migrations"
 

@@ -19,6 +19,7 @@ CONSENT = {
     "EXPIRY": "push_marketing",
     "BIRTHDAY": "push_marketing",
     "CAMPAIGN": "push_marketing",
+    "JOURNEY": "push_marketing",
     "LOCATION": "location_nudges",
 }
 

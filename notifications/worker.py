@@ -23,7 +23,7 @@ from domain.program.config import Program
 from domain.segments import service as segments
 from domain.settings import Settings
 from domain.tiers import service as tiers
-from notifications import campaigns, dispatch
+from notifications import campaigns, dispatch, journeys
 from notifications.metrics import JOB_DURATION, JOB_RUNS
 from notifications.nudges.birthday import queue_birthdays
 from notifications.nudges.expiry import queue_expiry_warnings
@@ -98,6 +98,8 @@ PERIODIC = {
         Periodic("recompute_segments", "30 * * * *", "hourly at :30", _recompute_segments),
         # a draw closes at any minute: its winners are drawn within the minute after
         Periodic("draws", "* * * * *", "every minute", _draws),
+        # welcome, win-back, congratulations, milestones, anniversaries: from committed rows
+        Periodic("journeys", "* * * * *", "every minute", journeys.job),
     )
 }
 # Both numbers of a two-key advisory lock: ours (beside migrate's 727301) and the job's.

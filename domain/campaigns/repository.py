@@ -63,6 +63,21 @@ class NewRecipient:
     planned_at: datetime
 
 
+@dataclass(frozen=True)
+class Recorded:
+    campaign_id: uuid.UUID
+    member_id: uuid.UUID
+    outcome: str
+
+
+async def offers_of(conn: BaseDBAsyncClient, campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """campaign id -> the offer its recipients get, for those that have one."""
+    rows = await conn.execute_query_dict(
+        "SELECT id, offer_id FROM campaigns WHERE id = ANY($1::uuid[]) AND offer_id IS NOT NULL", [campaign_ids]
+    )
+    return {r["id"]: r["offer_id"] for r in rows}
+
+
 def _conn(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
     return conn or connections.get("default")
 
@@ -191,19 +206,19 @@ async def record_outcomes(
     reasons: list[str | None],
     sent_at: list[datetime | None],
     now: datetime,
-) -> int:
+) -> list[Recorded]:
     """The final outcome of the recipients these notifications were for; a campaign whose
-    last recipient is answered is SENT. Returns how many recipients changed."""
+    last recipient is answered is SENT. Returns the recipients changed."""
     rows = await conn.execute_query_dict(
         """
         UPDATE campaign_recipients r SET outcome = o.outcome, reason = o.reason, sent_at = o.sent_at
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS o(id, outcome, reason, sent_at)
-        WHERE r.notification_id = o.id RETURNING r.campaign_id
+        WHERE r.notification_id = o.id RETURNING r.campaign_id, r.member_id, r.outcome
         """,
         [notification_ids, outcomes, reasons, sent_at],
     )
     await finish_if_answered(conn, list({r["campaign_id"] for r in rows}), now)
-    return len(rows)
+    return [Recorded(r["campaign_id"], r["member_id"], r["outcome"]) for r in rows]
 
 
 async def finish_if_answered(conn: BaseDBAsyncClient, campaigns: list[uuid.UUID], now: datetime) -> None:

@@ -23,10 +23,11 @@ from domain import clock, text
 from domain.campaigns import repository
 from domain.campaigns.errors import AlreadyStarted
 from domain.campaigns.repository import CampaignRow, NewRecipient
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Expired, InvalidInput, NotFound
 from domain.members import service as members
 from domain.members.service import AudienceMember
 from domain.notifications import service as notifications
+from domain.offers import service as offers
 from domain.program.config import Program
 from domain.purchases import service as purchases
 from domain.segments import service as segments
@@ -143,6 +144,12 @@ async def create(
     stored_audience = _audience(program, audience)
     await _known_segments(stored_audience["segment_keys"])
     stored_variants = _variants(message, variants)
+    if offer_id is not None:
+        offer = await offers.find(offer_id)
+        if offer is None:
+            raise NotFound("No offer with this id.", field="offerId")
+        if offer.valid_until <= clock.now():
+            raise Expired("This offer has ended.", field="offerId")
     if not 0 <= holdout_percent <= 90:
         raise InvalidInput("holdoutPercent is between 0 and 90.", field="holdoutPercent")
     if not 1 <= attribution_days <= 90:
@@ -151,7 +158,7 @@ async def create(
         name=name,
         audience=stored_audience,
         variants=stored_variants,
-        offer_id=offer_id,  # TODO(merge): check it names an offer once the offers area lands
+        offer_id=offer_id,
         holdout_percent=holdout_percent,
         attribution_days=attribution_days,
         now=clock.now(),
@@ -373,14 +380,23 @@ async def record_outcomes(conn: BaseDBAsyncClient, outcomes: list[Outcome]) -> i
     """Called by the dispatcher inside the transaction that records the sends."""
     if not outcomes:
         return 0
-    return await repository.record_outcomes(
+    now = clock.now()
+    recorded = await repository.record_outcomes(
         conn,
         [o.notification_id for o in outcomes],
         [o.outcome for o in outcomes],
         [o.reason for o in outcomes],
         [o.sent_at for o in outcomes],
-        clock.now(),
+        now,
     )
+    # The campaign's offer goes to those it was sent to, in the same transaction.
+    sent: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for r in recorded:
+        if r.outcome == "SENT":
+            sent[r.campaign_id].append(r.member_id)
+    for campaign_id, offer_id in (await repository.offers_of(conn, list(sent))).items() if sent else ():
+        await offers.grant(conn, offer_id, sent[campaign_id], now)
+    return len(recorded)
 
 
 # -- stats --------------------------------------------------------------------------------
@@ -450,15 +466,17 @@ def uplift(converted: int, n: int, holdout_converted: int, holdout: int) -> Upli
 
 
 async def stats(campaign: CampaignRow) -> Stats:
-    """Who was targeted and what came of it, overall and per variant. A purchase counts
-    as a conversion within `attribution_days` of the send (for the holdout and for those
+    """Who was targeted and what came of it, overall and per variant. A purchase (or the
+    campaign's offer used) counts as a conversion within `attribution_days` of the send (for the holdout and for those
     not sent: of when it was due, so the uplift compares like with like)."""
     rows = await repository.recipients(campaign.id)
     window = timedelta(days=campaign.attribution_days)
     starts = [r.sent_at or r.planned_at for r in rows]
-    converted = await purchases.buyers_within(
-        [r.member_id for r in rows], starts, [s + window for s in starts]
-    ) if rows else set()  # fmt: skip
+    ends = [s + window for s in starts]
+    member_ids = [r.member_id for r in rows]
+    converted = await purchases.buyers_within(member_ids, starts, ends) if rows else set()
+    if campaign.offer_id is not None:  # the offer used (a coupon at the till) counts too
+        converted |= await offers.used_within(campaign.offer_id, member_ids, starts, ends)
     opened = await notifications.opened_among([r.notification_id for r in rows if r.outcome == "SENT"])
     holdout = [r for r in rows if r.outcome == "HOLDOUT"]
     holdout_converted = sum(1 for r in holdout if r.member_id in converted)

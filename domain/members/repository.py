@@ -235,3 +235,47 @@ async def audience(member_ids: list[uuid.UUID], tier_keys: list[str], conn=None)
         [member_ids, tier_keys],
     )
     return [AudienceMember(r["id"], r["timezone"], r["locale"], r["push_marketing"]) for r in rows]
+
+
+# --- reads for journeys: what happened to members in (start, end] ---
+
+
+@dataclass(frozen=True)
+class MemberEvent:
+    """Something that happened to a member: `what` is the tier reached, the anniversary's
+    year count, or "joined"."""
+
+    member_id: uuid.UUID
+    what: str
+    at: datetime
+
+
+async def joined_in(start: datetime, end: datetime) -> list[MemberEvent]:
+    rows = await db.client().execute_query_dict(
+        "SELECT id, created_at FROM members WHERE created_at > $1 AND created_at <= $2", [start, end]
+    )
+    return [MemberEvent(r["id"], "joined", r["created_at"]) for r in rows]
+
+
+async def tier_moves_in(start: datetime, end: datetime) -> list[MemberEvent]:
+    """Members whose tier last changed in the window, with the tier they hold now."""
+    rows = await db.client().execute_query_dict(
+        "SELECT id, tier_key, tier_changed_at FROM members"
+        " WHERE tier_changed_at > $1 AND tier_changed_at <= $2 AND tier_key <> ''",
+        [start, end],
+    )
+    return [MemberEvent(r["id"], r["tier_key"], r["tier_changed_at"]) for r in rows]
+
+
+async def anniversaries_in(start: datetime, end: datetime) -> list[MemberEvent]:
+    """Members whose n-th anniversary of joining (n >= 1) fell in the window."""
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT id, years, created_at + make_interval(years => years) AS at FROM (
+            SELECT id, created_at, date_part('year', age($2::timestamptz, created_at))::int AS years
+            FROM members WHERE created_at <= $2::timestamptz - interval '1 year'
+        ) m WHERE years >= 1 AND created_at + make_interval(years => years) > $1
+        """,
+        [start, end],
+    )
+    return [MemberEvent(r["id"], str(r["years"]), r["at"]) for r in rows]

@@ -17,7 +17,7 @@ from domain import clock, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
 from domain.members import repository
 from domain.members.numbers import looks_like_one, new_member_number, normalise
-from domain.members.repository import AudienceMember, MemberRow, Reachable
+from domain.members.repository import AudienceMember, MemberEvent, MemberRow, Reachable
 from domain.program.config import Program
 from domain.wallets import ledger
 from domain.wallets import service as wallets
@@ -307,3 +307,21 @@ async def existing_ids(member_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
 async def audience(member_ids: list[uuid.UUID], tier_keys: list[str], conn=None) -> list[AudienceMember]:
     """A campaign's audience: the members named or holding one of the tiers."""
     return await repository.audience(member_ids, tier_keys, conn)
+
+
+# --- what happened to members, for journeys ---
+
+
+async def joined_in(start: datetime, end: datetime) -> list[MemberEvent]:
+    """Enrolments in (start, end]."""
+    return await repository.joined_in(start, end)
+
+
+async def tier_moves_in(start: datetime, end: datetime) -> list[MemberEvent]:
+    """Tier changes in (start, end], with the tier held now."""
+    return await repository.tier_moves_in(start, end)
+
+
+async def anniversaries_in(start: datetime, end: datetime) -> list[MemberEvent]:
+    """Anniversaries of joining in (start, end], with the year count."""
+    return await repository.anniversaries_in(start, end)

@@ -22,7 +22,7 @@ from domain.notifications.repository import (
 )
 
 PLATFORMS = ("IOS", "ANDROID", "WEB")
-KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN")
+KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN", "JOURNEY")
 
 
 async def register_device(

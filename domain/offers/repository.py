@@ -110,9 +110,9 @@ async def for_member(
     offer_id: uuid.UUID | None = None,
     store_key: str | None = None,
 ) -> list[OfferRow]:
-    """Offers that target the member and are valid now, not used by them, and still open
-    (under their usage limit, unless the member clipped one already); ending soonest
-    first. `store_key`: only those usable there (bound to it, or to no store)."""
+    """Offers that target the member (or that a campaign gave them) and are valid now,
+    not used by them, and still open (under their usage limit, unless the member clipped
+    one already); ending soonest first. `store_key`: only those usable there (bound to it, or to no store)."""
     params: list = [str(member_id), tier_key, segment_keys, now, limit, member_id]
     where = ""
     if after is not None:
@@ -128,7 +128,7 @@ async def for_member(
         f"""
         SELECT {_COLUMNS}, a.id IS NOT NULL AS activated, a.coupon_code, a.used_at
         FROM offers o LEFT JOIN offer_activations a ON a.offer_id = o.id AND a.member_id = $6
-        WHERE {_TARGETS} AND o.valid_from <= $4 AND o.valid_until > $4 AND a.used_at IS NULL
+        WHERE ({_TARGETS} OR a.id IS NOT NULL) AND o.valid_from <= $4 AND o.valid_until > $4 AND a.used_at IS NULL
           AND (a.id IS NOT NULL OR o.usage_limit IS NULL OR o.activations < o.usage_limit){where}
         ORDER BY o.valid_until, o.id LIMIT $5
         """,
@@ -211,3 +211,46 @@ async def coupon_for_update(conn: BaseDBAsyncClient, code: str) -> dict | None:
 
 async def use_coupon(conn: BaseDBAsyncClient, activation_id: uuid.UUID, now: datetime) -> None:
     await conn.execute_query("UPDATE offer_activations SET used_at = $2 WHERE id = $1", [activation_id, now])
+
+
+async def grant(
+    conn: BaseDBAsyncClient, offer_id: uuid.UUID, member_ids: list[uuid.UUID], codes: list[str | None], now: datetime
+) -> list[uuid.UUID]:
+    """Clip the offer for these members (a campaign's recipients), each once, up to the
+    offer's usage limit (the caller holds the offer's row); the members it was new for."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH room AS (
+            SELECT CASE WHEN usage_limit IS NULL THEN NULL ELSE GREATEST(usage_limit - activations, 0) END AS n
+            FROM offers WHERE id = $1
+        ), fresh AS (
+            SELECT g.member_id, g.code, g.i FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS g(member_id, code, i)
+            WHERE NOT EXISTS (SELECT 1 FROM offer_activations a WHERE a.offer_id = $1 AND a.member_id = g.member_id)
+            ORDER BY g.i LIMIT (SELECT n FROM room)
+        ), added AS (
+            INSERT INTO offer_activations (id, offer_id, member_id, activated_at, coupon_code)
+            SELECT gen_random_uuid(), $1, member_id, $4, code FROM fresh
+            ON CONFLICT (offer_id, member_id) DO NOTHING RETURNING member_id
+        ), counted AS (
+            UPDATE offers SET activations = activations + (SELECT COUNT(*) FROM added) WHERE id = $1
+        )
+        SELECT member_id FROM added
+        """,
+        [offer_id, member_ids, codes, now],
+    )
+    return [r["member_id"] for r in rows]
+
+
+async def used_within(
+    offer_id: uuid.UUID, member_ids: list[uuid.UUID], starts: list[datetime], ends: list[datetime]
+) -> set[uuid.UUID]:
+    """Of the members given, those who used the offer in their own [start, end) window."""
+    rows = await _conn(None).execute_query_dict(
+        """
+        SELECT w.member_id FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS w(member_id, starts, ends)
+        JOIN offer_activations a ON a.offer_id = $1 AND a.member_id = w.member_id
+        WHERE a.used_at >= w.starts AND a.used_at < w.ends
+        """,
+        [offer_id, member_ids, starts, ends],
+    )
+    return {r["member_id"] for r in rows}

@@ -266,3 +266,21 @@ async def redeem_coupon(code: str) -> OfferRow:
     row = await repository.by_id(clip["offer_id"])
     assert row is not None
     return replace(row, activated=True, coupon_code=normalised, used_at=now)
+
+
+async def grant(conn: BaseDBAsyncClient, offer_id: uuid.UUID, member_ids: list[uuid.UUID], now: datetime) -> int:
+    """Give the offer to these members (a campaign's recipients, whom the campaign targeted:
+    the offer's own audience does not apply), inside the caller's transaction: each once,
+    while it is valid and up to its usage limit. Returns how many got it now."""
+    offer = await repository.by_id(offer_id, conn, lock=True)  # activations of one offer in turn
+    if offer is None or not member_ids or not offer.valid_from <= now < offer.valid_until:
+        return 0
+    codes = [_coupon_code() if offer.kind in COUPON_KINDS else None for _ in member_ids]
+    return len(await repository.grant(conn, offer_id, member_ids, codes, now))
+
+
+async def used_within(
+    offer_id: uuid.UUID, member_ids: list[uuid.UUID], starts: list[datetime], ends: list[datetime]
+) -> set[uuid.UUID]:
+    """Who used the offer (at a purchase, or its coupon at the till) in their own window."""
+    return await repository.used_within(offer_id, member_ids, starts, ends) if member_ids else set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+import uuid
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
@@ -265,9 +266,10 @@ class Notifications(_Strict):
     max_per_week: Annotated[int, Field(ge=0, le=200)] = Field(
         5, description="Pushes a member gets in any 7 days at most; more are suppressed (WEEKLY_CAP).", examples=[5]
     )
-    priority: list[Literal["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]] = Field(
+    priority: list[Literal["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN", "JOURNEY"]] = Field(
         ["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"],
-        description="When several compete, the earlier kind is sent first and wins the caps; list each kind once.",
+        description="When several compete, the earlier kind is sent first and wins the caps; list each kind once "
+        "(JOURNEY may be left out: it then comes just before CAMPAIGN).",
         examples=[["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]],
     )
     expiry_warning_days: list[Annotated[int, Field(ge=1, le=365)]] = Field(
@@ -291,8 +293,12 @@ class Notifications(_Strict):
     @field_validator("priority")
     @classmethod
     def _all_kinds_once(cls, value: list[str]) -> list[str]:
-        if sorted(value) != sorted(["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]):
+        if sorted(k for k in value if k != "JOURNEY") != sorted(["EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN"]):
             raise ValueError("list each of EXPIRY, BIRTHDAY, LOCATION and CAMPAIGN once")
+        if value.count("JOURNEY") > 1:
+            raise ValueError("list JOURNEY once at most")
+        if "JOURNEY" not in value:  # older files: journeys (a welcome, a win-back) before campaigns
+            value = [*value[: value.index("CAMPAIGN")], "JOURNEY", *value[value.index("CAMPAIGN") :]]
         return value
 
 
@@ -423,6 +429,86 @@ class Segments(_Strict):
     )
 
 
+class JourneyTrigger(StrEnum):
+    ENROLLED = "enrolled"
+    SEGMENT_ENTERED = "segment_entered"
+    TIER_UPGRADED = "tier_upgraded"
+    PURCHASE_COUNT = "purchase_count"
+    ANNIVERSARY = "anniversary"
+
+
+class Journey(_Strict):
+    """An automated message or reward: a trigger, an optional delay, a condition, and what
+    the member gets. It fires once per member per occurrence: enrolment once, each entry
+    into the segment (at most once per `repeat_after_days`), each tier reached once, the
+    milestone once, each anniversary once."""
+
+    key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = Field(
+        description="Names the journey for good: the record of who got it is kept under this key.",
+        examples=["welcome"],
+    )
+    trigger: JourneyTrigger = Field(
+        description="`enrolled`, `segment_entered` (with `segment`), `tier_upgraded`, `purchase_count` (with "
+        "`purchases`), `anniversary` (of joining).",
+        examples=["segment_entered"],
+    )
+    segment: str | None = Field(
+        None, description="`segment_entered`: the segment's key (other triggers ignore it).", examples=["at_risk"]
+    )
+    purchases: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="`purchase_count`: fires at this purchase (counting those not fully refunded).", examples=[10]
+    )
+    repeat_after_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        90,
+        description="`segment_entered`: a new entry fires again only this many days after the last time it fired.",
+        examples=[90],
+    )
+    delay_hours: Annotated[int, Field(ge=0, le=24 * 366)] = Field(
+        0, description="Hours after the trigger before it fires (the condition is checked then).", examples=[24]
+    )
+    only_tiers: list[str] = Field(
+        [], description="Condition: fires only for members in one of these tiers then (empty: everyone).",
+        examples=[["bronze"]],
+    )  # fmt: skip
+    still_in_segment: bool = Field(
+        True, description="`segment_entered`: fires only if the member is still in the segment then.", examples=[True]
+    )
+    title: Annotated[str, Field(min_length=1, max_length=120)] | None = Field(
+        None, description="The push's title (with `body`); `{tier}` is replaced by the tier's name.",
+        examples=["We miss you"],
+    )  # fmt: skip
+    body: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="The push's text.", examples=["Your next coffee is on us this week."]
+    )
+    deep_link: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="Where the app opens.", examples=["loyalty://offers"]
+    )
+    points: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        0, description="Bonus points credited when it fires (0: none).", examples=[100]
+    )
+    offer_id: str | None = Field(
+        None, description="An offer (its id) activated for the member when it fires.",
+        examples=["6f1c2b9e-3d1a-4c55-9a43-0b7c6d2f1e88"],
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _complete(self) -> Journey:
+        if (self.title is None) != (self.body is None):
+            raise ValueError("give both title and body, or neither")
+        if self.title is None and not self.points and self.offer_id is None:
+            raise ValueError("a journey sends a message (title and body), points or an offer")
+        if self.trigger == JourneyTrigger.SEGMENT_ENTERED and self.segment is None:
+            raise ValueError("the segment_entered trigger needs `segment`")
+        if self.trigger == JourneyTrigger.PURCHASE_COUNT and self.purchases is None:
+            raise ValueError("the purchase_count trigger needs `purchases`")
+        if self.offer_id is not None:
+            try:
+                uuid.UUID(self.offer_id)
+            except ValueError:
+                raise ValueError("offer_id: not an offer id (a UUID)") from None
+        return self
+
+
 class Program(_Strict):
     """The whole file. Unknown keys are refused."""
 
@@ -443,6 +529,24 @@ class Program(_Strict):
     segments: Segments = Field(Segments(), description="Thresholds of the built-in segments.")
     tier_rules: Tiers = Field(Tiers(), description="How tiers qualify.")
     tiers: Annotated[list[Tier], Field(min_length=1)] = Field(description="The tier ladder, at least one.")
+    journeys: list[Journey] = Field(
+        [], description="Automated messages and rewards, as `[[journeys]]`: welcome, win-back, milestones."
+    )
+
+    @model_validator(mode="after")
+    def _journeys_fit(self) -> Program:
+        keys = [j.key for j in self.journeys]
+        if len(set(keys)) != len(keys):
+            raise ValueError("journeys: keys must be unique")
+        tiers = {t.key for t in self.tiers}
+        for i, j in enumerate(self.journeys):
+            unknown = sorted(set(j.only_tiers) - tiers)
+            if unknown:
+                raise ValueError(f"journeys[{i}].only_tiers: no tier {unknown[0]!r}")
+        return self
+
+    def journey(self, key: str) -> Journey | None:
+        return next((j for j in self.journeys if j.key == key), None)
 
     @field_validator("version")
     @classmethod

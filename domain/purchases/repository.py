@@ -194,3 +194,22 @@ async def buyers_within(member_ids: list[uuid.UUID], starts: list[datetime], end
         [member_ids, starts, ends],
     )
     return {r["member_id"] for r in rows}
+
+
+# --- reads for journeys ---
+
+
+async def nth_purchases_in(n: int, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:
+    """(member, when) of each member whose n-th purchase (not fully refunded) was made in (start, end]."""
+    rows = await db.client().execute_query_dict(
+        """
+        SELECT member_id, occurred_at FROM (
+            SELECT member_id, occurred_at, row_number() OVER (PARTITION BY member_id ORDER BY occurred_at, id) AS n
+            FROM purchases
+            WHERE refunded_amount < amount
+              AND member_id IN (SELECT member_id FROM purchases WHERE occurred_at > $2 AND occurred_at <= $3)
+        ) p WHERE n = $1 AND occurred_at > $2 AND occurred_at <= $3
+        """,
+        [n, start, end],
+    )
+    return [(r["member_id"], r["occurred_at"]) for r in rows]

@@ -276,3 +276,8 @@ async def activity(
 async def buyers_within(member_ids: list[uuid.UUID], starts: list[datetime], ends: list[datetime]) -> set[uuid.UUID]:
     """Who bought within their window (a campaign's attribution)."""
     return await repository.buyers_within(member_ids, starts, ends)
+
+
+async def nth_purchases_in(n: int, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:
+    """Members whose n-th purchase was made in (start, end] (a milestone journey)."""
+    return await repository.nth_purchases_in(n, start, end)

@@ -306,3 +306,13 @@ async def recompute(
     """
     rows = await conn.execute_query_dict(statement, sql.params)
     return Recomputed(int(rows[0]["entered"]), int(rows[0]["left"]))
+
+
+async def entries_in(key: str, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:
+    """(member, when) of each entry into the segment in (start, end]."""
+    rows = await _conn(None).execute_query_dict(
+        "SELECT c.member_id, c.at FROM segment_changes c JOIN segments s ON s.id = c.segment_id"
+        " WHERE s.key = $1 AND c.change = 'ENTERED' AND c.at > $2 AND c.at <= $3",
+        [key, start, end],
+    )
+    return [(r["member_id"], r["at"]) for r in rows]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -264,3 +265,8 @@ async def keys_of(member_id: uuid.UUID) -> list[str]:
 async def changes_of(member_id: uuid.UUID) -> list[ChangeRow]:
     """The member's entries and exits, oldest first."""
     return await repository.changes_of(member_id)
+
+
+async def entries_in(key: str, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:
+    """Who entered the segment in (start, end], and when (a journey's trigger)."""
+    return await repository.entries_in(key, start, end)

@@ -214,3 +214,12 @@ async def test_the_audience_preview_counts_holdout_consent_and_devices(gql, toke
     await campaign_worker.start_due(PROGRAM)
     await dispatch_due(PROGRAM, sender)
     assert len(sender.sent) == p["reachable"]  # the preview said so
+
+
+async def test_an_offer_that_does_not_exist_is_not_found_and_nothing_is_written(gql, tokens, database):
+    ana = await enrolled(gql, tokens, "ana@example.com")
+    missing = to_global_id("Offer", "2f1c1a3e-1111-4111-8111-111111111111")
+    made = await create(gql, tokens, audience={"memberIds": [ana.id]}, offerId=missing)
+    assert made["campaign"] is None
+    assert [(e["code"], e["field"]) for e in made["userErrors"]] == [("NOT_FOUND", "offerId")]
+    assert await count(database, "campaigns") == 0

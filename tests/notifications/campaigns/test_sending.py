@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 
 from domain.campaigns import service as campaigns
+from domain.segments import service as segments
 from notifications import campaigns as campaign_worker
 from notifications.dispatch import dispatch_due
 from notifications.push import FcmSender
+from tests.conftest import buy
 from tests.notifications.conftest import PROGRAM, at, member
 
 DAY = datetime(2030, 3, 12).date()  # no daylight-saving change near it in these zones
@@ -249,3 +251,56 @@ async def test_a_paused_campaign_holds_the_rest_until_resumed(fcm, sender):
             pass
         else:
             raise AssertionError("a sent campaign was paused or resumed")
+
+
+async def test_a_campaign_to_at_risk_reaches_at_ten_local_the_non_holdout_consenting_members_of_the_segment(
+    fcm, sender
+):
+    """The issue's first test with a real segment: members become `at_risk` by their own
+    purchases (3 or more, none for 45 days) as the clock moves and the worker recomputes."""
+    at(datetime(2030, 1, 5, 12, tzinfo=UTC))
+    people = await audience(24)  # every 5th without consent
+    regulars = {m for i, m in enumerate(people) if i % 6 != 1}  # the rest buy once: never at_risk
+    back = {m for i, m in enumerate(people) if i % 6 == 2}  # regulars who came back recently
+    for n, m in enumerate(people):
+        for visit in range(3 if m in regulars else 1):
+            await buy(PROGRAM, m, f"jan-{n}-{visit}", "4.50")
+    at(datetime(2030, 3, 2, 12, tzinfo=UTC))
+    for n, m in enumerate(back):
+        await buy(PROGRAM, m, f"mar-{n}", "4.50")
+    at(datetime(2030, 3, 10, 12, tzinfo=UTC))  # 64 days after January's visits, 8 after March's
+    await segments.recompute(PROGRAM)  # the worker's hourly job
+    at_risk = regulars - back
+    assert set(await segments.members_of(["at_risk"])) == at_risk
+    campaign = await campaigns.create(
+        PROGRAM, name="Come back", audience=campaigns.Audience(segment_keys=("at_risk",)), message=MESSAGE,
+        holdout_percent=10,
+    )  # fmt: skip
+    await campaigns.schedule(campaign.id, datetime.combine(DAY, time(10), tzinfo=UTC), local_time=True)
+
+    for zone in ZONES:  # east to west
+        at(local(zone, 9, 59))
+        await run_worker(sender)
+        early = {m["token"] for m in fcm.delivered}
+        assert not any(people[m][1] in early for m in people if people[m][0] == zone), f"{zone} before 10:00"
+        at(local(zone, 10))
+        await run_worker(sender)
+        arrived = {m["token"] for m in fcm.delivered} - early
+        zone_of = {t: z for z, t, _ in people.values()}
+        assert {zone_of[t] for t in arrived} <= {zone}
+
+    chosen = await recipients(campaign.id)
+    assert set(chosen) == at_risk  # the segment, nobody else
+    held_out = {m for m, (_, outcome, _) in chosen.items() if outcome == "HOLDOUT"}
+    assert 1 <= len(held_out) <= 12, len(held_out)  # 10% of the segment, give or take chance
+    expected = sorted(people[m][1] for m in at_risk - held_out if people[m][2])
+    assert sorted(m["token"] for m in fcm.delivered) == expected  # once each, and only them
+    unconsented = sum(1 for m in at_risk - held_out if not people[m][2])
+    assert unconsented > 0
+    s = await campaigns.stats(await campaigns.find(campaign.id))
+    assert (s.counts.targeted, s.counts.sent, s.counts.suppressed, s.counts.failed, s.counts.pending) == (
+        len(at_risk) - len(held_out), len(expected), unconsented, 0, 0,
+    )  # fmt: skip
+    assert dict(s.counts.suppressed_by_reason) == {"NO_CONSENT": unconsented}
+    assert s.holdout == len(held_out) and s.holdout + s.counts.targeted == len(at_risk)
+    assert s.counts.converted == 0 and s.holdout_converted == 0  # nobody bought since
