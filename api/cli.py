@@ -288,7 +288,10 @@ def expire(args: argparse.Namespace) -> int:
     settings = _settings()
     program = load(settings.program)
     result = _with_database(settings, lambda _db: tiers.run_expiry(program))
-    print(f"released pending points of {result.released_members} members; expired {result.expired}")
+    print(
+        f"released pending points of {result.released_members} members; expired {result.expired}"
+        f" in {result.batches} batches, longest batch {result.longest_batch} s"
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -7,6 +8,7 @@ from strawberry.types import Info
 
 from api.auth import IsMarketer
 from api.errors import UserError
+from api.relay import uuid_of
 from api.segments.types import Consent, Segment, SegmentRuleKind
 from domain.errors import DomainError
 from domain.segments import service as segments
@@ -56,6 +58,19 @@ class CreateSegmentPayload:
     user_errors: list[UserError]
 
 
+@strawberry.input(description="Whose points: a segment (its members now) or named members; exactly one.")
+class ExtendPointsExpiryInput:
+    segment_key: str | None = None
+    member_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="1 to 1,000 members.")
+    until: datetime = strawberry.field(description="The new expiry; points that expire later keep their date.")
+
+
+@strawberry.type
+class ExtendPointsExpiryPayload:
+    members_extended: int = strawberry.field(description="Members who had points whose expiry moved.")
+    user_errors: list[UserError]
+
+
 @strawberry.type
 class SegmentsQuery:
     @strawberry.field(permission_classes=[IsMarketer], description="Every segment, built-ins first, with its size.")
@@ -81,3 +96,24 @@ class SegmentsMutation:
         except DomainError as exc:
             return CreateSegmentPayload(segment=None, user_errors=UserError.of(exc))
         return CreateSegmentPayload(segment=Segment.of(row), user_errors=[])
+
+    @strawberry.mutation(
+        permission_classes=[IsMarketer],
+        description="Move the expiry of a segment's or of members' points to a date: an EXTEND entry (0 points) "
+        "on each wallet that moved, and an audit entry.",
+    )
+    async def extend_points_expiry(self, info: Info, input: ExtendPointsExpiryInput) -> ExtendPointsExpiryPayload:
+        try:
+            member_ids = None
+            if input.member_ids is not None:
+                member_ids = [uuid_of(m, "Member", field="memberIds") for m in input.member_ids]
+            extended = await segments.extend_points_expiry(
+                info.context.services.program,
+                segment_key=input.segment_key,
+                member_ids=member_ids,
+                until=input.until,
+                actor=info.context.principal().subject,
+            )
+        except DomainError as exc:
+            return ExtendPointsExpiryPayload(members_extended=0, user_errors=UserError.of(exc))
+        return ExtendPointsExpiryPayload(members_extended=len(extended), user_errors=[])

@@ -29,6 +29,7 @@ class LedgerEntryKind(Enum):
     REFUND = "REFUND"
     EXPIRE = "EXPIRE"
     ADJUST = "ADJUST"
+    EXTEND = "EXTEND"  # 0 points: a marketer moved the wallet's expiry dates
 
 
 @strawberry.type(description="An amount of money: a decimal string with its ISO 4217 currency.")

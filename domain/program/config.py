@@ -345,9 +345,19 @@ class Expiry(_Strict):
     months: Annotated[int, Field(ge=1, le=120)] | None = Field(
         None, description="Required unless the policy is `never` (and not allowed then).", examples=[12]
     )
+    extend_on_activity: bool = Field(
+        False,
+        description="An inactivity policy: each purchase or activity that earns points (check-in, survey…) "
+        "moves the expiry of all the member's open points to the date points earned at that moment get, "
+        "so points live `months` after the member's last activity. `false`: each credit keeps its own "
+        "date. Not allowed with `never`.",
+        examples=[True],
+    )
 
     @model_validator(mode="after")
     def _months_when_needed(self) -> Expiry:
+        if self.policy is ExpiryPolicy.NEVER and self.extend_on_activity:
+            raise ValueError("extend_on_activity: not allowed when policy is 'never' (nothing expires)")
         if self.policy is ExpiryPolicy.NEVER and self.months is not None:
             raise ValueError("months: not allowed when policy is 'never'")
         if self.policy is not ExpiryPolicy.NEVER and self.months is None:

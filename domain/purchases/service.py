@@ -116,6 +116,7 @@ async def record(
             explanation=earned.explanation,
             purchase_id=purchase.id,
             qualifying=earned.points,
+            extends_open_lots=program.expiry.extend_on_activity,  # an inactivity policy (expiry extension)
         )
         if earned.cashback:
             await ledger.credit(

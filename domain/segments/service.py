@@ -15,11 +15,15 @@ from tortoise.transactions import in_transaction
 
 from domain import clock, text
 from domain.audit import service as audit
-from domain.errors import AlreadyExists, InvalidInput
+from domain.errors import AlreadyExists, InvalidInput, NotFound
 from domain.program.config import Program
 from domain.segments import repository
 from domain.segments.errors import InvalidRule
 from domain.segments.repository import BUILTIN, ChangeRow, Recomputed, SegmentRow
+from domain.wallets import service as wallets
+
+# memberIds in one extension (a larger audience: a segment)
+MAX_EXTENSION_MEMBERS = 1000
 
 __all__ = ["BUILTIN", "ChangeRow", "Recomputed", "Rule", "SegmentRow"]
 
@@ -270,3 +274,30 @@ async def changes_of(member_id: uuid.UUID) -> list[ChangeRow]:
 async def entries_in(key: str, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:
     """Who entered the segment in (start, end], and when (a journey's trigger)."""
     return await repository.entries_in(key, start, end)
+
+
+async def extend_points_expiry(
+    program: Program,
+    *,
+    segment_key: str | None,
+    member_ids: list[uuid.UUID] | None,
+    until: datetime,
+    actor: str,
+) -> list[uuid.UUID]:
+    """A marketer extends the expiry of a segment's (as the last recomputation left it)
+    or of named members' points to `until`: the wallets area records it on the ledger
+    and in the audit log. Exactly one of the two audiences. The members whose points moved."""
+    if (segment_key is None) == (member_ids is None):
+        raise InvalidInput("Give either segmentKey or memberIds.", field="segmentKey")
+    if member_ids is not None:
+        if not 1 <= len(member_ids) <= MAX_EXTENSION_MEMBERS:
+            raise InvalidInput(f"Give 1 to {MAX_EXTENSION_MEMBERS} memberIds.", field="memberIds")
+        return await wallets.extend_expiry(
+            program, member_ids, until, actor=actor, audience={"memberIds": len(member_ids)}, strict=True
+        )
+    if segment_key not in await existing_keys([segment_key]):
+        raise NotFound(f"No segment {segment_key!r}.", field="segmentKey")
+    audience = {"segmentKey": segment_key}
+    return await wallets.extend_expiry(
+        program, await members_of([segment_key]), until, actor=actor, audience=audience, strict=False
+    )

@@ -5,7 +5,9 @@ move takes the wallet lock like every other writer."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -193,19 +195,72 @@ async def status_for(program: Program, member_id: uuid.UUID, tier_key: str, now:
 class ExpiryRun:
     released_members: int
     expired: int
+    batches: int = 0
+    longest_batch: float = 0.0  # seconds: the longest any wallet stayed locked by the run
 
 
-async def run_expiry(program: Program, now: datetime | None = None) -> ExpiryRun:
+# A batch aims at this many seconds of locks: short enough that a member buying a coffee
+# while the daily pass runs waits a fraction of a second, long enough that commits and
+# round trips stay a small part of the run (sized by what the previous batch took). Not
+# under 100 wallets: a wallet's lots lie on pages of their own, so small batches read a
+# page per lot and the run crawls (measured: 50-wallet batches on a loaded machine ran
+# at a tenth of the pace of 500-wallet ones).
+BATCH_SECONDS = 0.3
+FIRST_BATCH = 500
+MAX_BATCH = 20_000
+
+
+async def run_expiry(program: Program, now: datetime | None = None, *, batch: int | None = None) -> ExpiryRun:
     """The daily pass: release pending points whose window passed, then expire
-    past-due lots. Set-based; running it twice changes nothing the second time.
-    It lives here, above the wallets, because released points can lift a tier:
-    the member moves up in the transaction that releases them."""
+    past-due lots. Set-based, in batches of wallets (in id order), each its own short
+    transaction; running it twice changes nothing the second time. A fixed `batch`
+    (wallets per batch) replaces the sizing by time. It lives here, above the wallets,
+    because released points can lift a tier: the member moves up in the transaction
+    that releases them."""
     now = now or clock.now()
-    async with in_transaction() as conn:
-        released = await ledger.release_due(conn, now)
-        for member_id in released:
-            tier_key = await members.tier_key(conn, member_id)
-            await upgrade_if_reached(conn, program, member_id, tier_key or "", now)
-    async with in_transaction() as conn:
-        expired = await ledger.expire_due(conn, now)
-    return ExpiryRun(released_members=len(released), expired=expired)
+    sizer = _Sizer(batch)
+    released = 0
+    after = None
+    while True:
+        with sizer.timed() as size:
+            async with in_transaction() as conn:
+                done = await ledger.release_due(conn, now, after=after, limit=size)
+                for member_id in done.members:
+                    tier_key = await members.tier_key(conn, member_id)
+                    await upgrade_if_reached(conn, program, member_id, tier_key or "", now)
+        released += len(done.members)
+        if done.last is None:
+            break
+        after = done.last
+    expired = 0
+    after = None
+    while True:
+        with sizer.timed() as size:
+            async with in_transaction() as conn:
+                done = await ledger.expire_due(conn, now, after=after, limit=size)
+        expired += done.expired
+        if done.last is None:
+            break
+        after = done.last
+    return ExpiryRun(released, expired, sizer.batches, round(sizer.longest, 3))
+
+
+class _Sizer:
+    """Wallets per batch, from how long the last batch took (or fixed)."""
+
+    def __init__(self, fixed: int | None) -> None:
+        self.fixed = fixed
+        self.size = fixed or FIRST_BATCH
+        self.batches = 0
+        self.longest = 0.0
+
+    @contextmanager
+    def timed(self):
+        started = time.perf_counter()
+        yield self.size
+        took = time.perf_counter() - started
+        self.batches += 1
+        self.longest = max(self.longest, took)
+        if self.fixed is None:
+            scaled = int(self.size * BATCH_SECONDS / max(took, 0.001))
+            self.size = max(100, min(MAX_BATCH, scaled, self.size * 3 // 2))  # grow gently: load varies

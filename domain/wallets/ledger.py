@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -72,7 +72,7 @@ async def lock_members(
     primary-key order so that two such transactions cannot deadlock."""
     rows = await _locked(conn, member_ids)
     released = [m for m in member_ids if any(w.pending for w in rows.get(m, {}).values())]
-    if released and any([await release_due(conn, now, m) for m in released]):
+    if released and any([(await release_due(conn, now, m)).members for m in released]):
         rows = await _locked(conn, member_ids)
     missing = [m for m in member_ids if any(k not in rows.get(m, {}) for k in kinds)]
     if missing:
@@ -107,11 +107,18 @@ async def credit(
     purchase_id: uuid.UUID | None = None,
     qualifying: int = 0,
     dedupe_key: str | None = None,
+    extends_open_lots: bool = False,
 ) -> Entry | None:
     """Credit `amount` in a new lot. Available now: an entry and the balance move;
     available later (a return window): the lot waits as pending. Returns the entry,
-    or None when pending or when `dedupe_key` was credited before."""
+    or None when pending or when `dedupe_key` was credited before.
+
+    `extends_open_lots` (an inactivity policy): the wallet's open lots that expire
+    before `expires_at` expire then too, in the same statement."""
+    extend = extends_open_lots and expires_at is not None
     if amount <= 0:
+        if extend:  # the activity counts even when a cap left it nothing to earn
+            await repository.extend_open_lots(conn, wallet.id, expires_at)
         return None
     details = json.dumps(explanation or {})
     if available_at is not None and available_at > now:
@@ -126,6 +133,7 @@ async def credit(
             description[:200],
             details,
             qualifying,
+            extend,
         )
         wallet.pending += amount
         return None
@@ -142,6 +150,7 @@ async def credit(
         dedupe_key,
         now,
         expires_at,
+        extend,
     )
     if entry_id is None:
         return None
@@ -207,15 +216,41 @@ async def cancel_pending(
     return taken
 
 
-async def release_due(conn: BaseDBAsyncClient, now: datetime, member_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+async def release_due(
+    conn: BaseDBAsyncClient,
+    now: datetime,
+    member_id: uuid.UUID | None = None,
+    *,
+    after: uuid.UUID | None = None,
+    limit: int | None = None,
+) -> Batch:
     """Pending lots whose return window has passed become spendable: one EARN entry
-    per lot, in one set-based statement. Returns the members whose balance moved."""
-    wallet_ids = await repository.lock_wallets_with_due_lots(conn, now, pending=True, member_id=member_id)
-    return await repository.release_lots(conn, now, wallet_ids) if wallet_ids else []
+    per lot, in one set-based statement. With `limit`: the next `limit` wallets after
+    `after` only (one batch of the daily pass). Returns the members whose balance moved."""
+    wallet_ids = await repository.lock_wallets_with_due_lots(
+        conn, now, pending=True, member_id=member_id, after=after, limit=limit
+    )
+    members = await repository.release_lots(conn, now, wallet_ids) if wallet_ids else []
+    return Batch(wallet_ids[-1] if wallet_ids else None, len(wallet_ids), members=members)
 
 
-async def expire_due(conn: BaseDBAsyncClient, now: datetime) -> int:
-    """What is left of past-due lots expires: one EXPIRE entry per wallet, in one
-    set-based statement. Running it again finds nothing left. Returns points expired."""
-    wallet_ids = await repository.lock_wallets_with_due_lots(conn, now, pending=False)
-    return await repository.expire_lots(conn, now, wallet_ids) if wallet_ids else 0
+async def expire_due(conn: BaseDBAsyncClient, now: datetime, *, after: uuid.UUID | None = None, limit: int) -> Batch:
+    """What is left of past-due lots expires, in the next `limit` wallets (in id order)
+    after `after`: one EXPIRE entry per wallet, in one set-based statement. Running it
+    again finds nothing left. The caller commits each batch: a wallet stays locked for
+    one batch only, so a purchase on it waits at most that long."""
+    await repository.relaxed_commit(conn)
+    wallet_ids = await repository.lock_wallets_with_due_lots(conn, now, pending=False, after=after, limit=limit)
+    expired = await repository.expire_lots(conn, now, wallet_ids) if wallet_ids else 0
+    return Batch(wallet_ids[-1] if wallet_ids else None, len(wallet_ids), expired=expired)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of the daily pass: the last wallet it locked (the next batch starts
+    after it; None: nothing was due), how many wallets, and what moved."""
+
+    last: uuid.UUID | None
+    wallets: int
+    expired: int = 0
+    members: list[uuid.UUID] = field(default_factory=list)

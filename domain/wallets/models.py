@@ -36,7 +36,8 @@ class LedgerEntry(Model):
     id = fields.BigIntField(primary_key=True)
     wallet = fields.ForeignKeyField("loyalty.Wallet", related_name="entries", on_delete=fields.CASCADE)
     member = fields.ForeignKeyField("loyalty.Member", related_name=False, on_delete=fields.CASCADE)
-    kind = fields.CharField(max_length=16)  # EARN BONUS REDEEM REFUND EXPIRE ADJUST
+    # EXTEND: a marketer moved the wallet's expiry dates; 0 points, so every sum stays right.
+    kind = fields.CharField(max_length=16)  # EARN BONUS REDEEM REFUND EXPIRE ADJUST EXTEND
     amount = fields.BigIntField()
     balance_after = fields.BigIntField()
     # Points that count towards tier qualification (purchase earnings, not bonuses).
@@ -51,7 +52,11 @@ class LedgerEntry(Model):
     class Meta:
         table = "ledger_entries"
         indexes = (("wallet_id", "id"), ("member_id", "id"), ("member_id", "occurred_at"))
-        constraints = [CheckConstraint(check="amount <> 0", name="ledger_entries_amount_not_zero")]
+        constraints = [
+            CheckConstraint(
+                check="amount <> 0 OR kind = 'EXTEND'", name="ledger_entries_amount_not_zero_but_extensions"
+            )
+        ]
 
 
 class Lot(Model):

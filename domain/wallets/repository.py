@@ -126,17 +126,19 @@ async def insert_pending_lot(
     description: str,
     details: str,
     qualifying: int,
+    extend: bool = False,
 ) -> None:
-    """One statement: the pending lot, the wallet's pending total, the event."""
+    """One statement: the pending lot, the wallet's pending total, the event (and with
+    `extend`, the wallet's open lots moved to the new lot's expiry)."""
     await conn.execute_query(
-        """
+        f"""
         WITH lot AS (
             INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
                               purchase_id, description, explanation, qualifying)
             VALUES ($1, $2, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9)
         ), moved AS (
             UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1
-        )
+        ), extended AS ({_EXTEND.format(until="$5", flag="$13")})
         INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
         VALUES ($10, $1, NULL, 'WALLET_UPDATED', $3, $11, $12)
         """,
@@ -153,6 +155,7 @@ async def insert_pending_lot(
             wallet.member_id,
             wallet.balance,
             wallet.pending + amount,
+            extend,
         ],
     )
 
@@ -169,11 +172,13 @@ async def insert_credit(
     dedupe_key: str | None,
     now: datetime,
     expires_at: datetime | None,
+    extend: bool = False,
 ) -> int | None:
     """One statement: the entry (unless its dedupe key exists), its lot, the balance, the
-    event. The entry's id, or None when the dedupe key was credited before."""
+    event (and with `extend`, the wallet's open lots moved to the new lot's expiry). The
+    entry's id, or None when the dedupe key was credited before."""
     rows = await conn.execute_query_dict(
-        """
+        f"""
         WITH entry AS (
             INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
                                         description, explanation, purchase_id, dedupe_key, occurred_at)
@@ -188,7 +193,7 @@ async def insert_credit(
         ), event AS (
             INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
             SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $13 FROM entry
-        )
+        ), extended AS ({_EXTEND.format(until="$12", flag="$14 AND EXISTS (SELECT 1 FROM entry)")})
         SELECT id FROM entry
         """,
         [
@@ -205,9 +210,24 @@ async def insert_credit(
             now,
             expires_at,
             wallet.pending,
+            extend,
         ],
     )
     return rows[0]["id"] if rows else None
+
+
+# An inactivity policy's step (and a marketer's extension): the wallet's open lots (spendable
+# or pending, points left) that would expire before `until` expire then instead; never earlier.
+_EXTEND = """
+    UPDATE lots SET expires_at = {until}::timestamptz
+    WHERE {flag} AND wallet_id = $1 AND state IN ('AVAILABLE', 'PENDING') AND remaining > 0
+      AND expires_at < {until}::timestamptz
+"""
+
+
+async def extend_open_lots(conn: BaseDBAsyncClient, wallet_id: uuid.UUID, until: datetime) -> None:
+    """`_EXTEND` alone: an activity that earned nothing (a daily cap reached) still counts."""
+    await conn.execute_query(_EXTEND.format(until="$2", flag="true"), [wallet_id, until])
 
 
 async def insert_debit(
@@ -306,23 +326,42 @@ async def less_pending(conn: BaseDBAsyncClient, wallet_id: uuid.UUID, amount: in
     )
 
 
+async def relaxed_commit(conn: BaseDBAsyncClient) -> None:
+    """This transaction's commit does not wait for its WAL flush: for the daily pass's
+    batches, which are atomic and idempotent (a crash can lose the last few, never half
+    of one, and the next run redoes them), so hundreds of short transactions do not each
+    wait for the disk."""
+    await conn.execute_query("SET LOCAL synchronous_commit TO off")
+
+
 async def lock_wallets_with_due_lots(
-    conn: BaseDBAsyncClient, now: datetime, *, pending: bool, member_id: uuid.UUID | None = None
+    conn: BaseDBAsyncClient,
+    now: datetime,
+    *,
+    pending: bool,
+    member_id: uuid.UUID | None = None,
+    after: uuid.UUID | None = None,
+    limit: int | None = None,
 ) -> list[uuid.UUID]:
     """Lock, in primary-key order, the wallets with lots due at `now`: pending lots whose
-    window passed (`pending`), else available lots past their expiry."""
+    window passed (`pending`), else available lots past their expiry. With `limit`, only
+    the first `limit` such wallets whose id comes after `after` (a batch of the daily pass)."""
     if pending:
         condition = "state = 'PENDING' AND remaining > 0 AND available_at <= $1"
     else:
         condition = "state = 'AVAILABLE' AND remaining > 0 AND expires_at <= $1"
     params: list = [now]
     if member_id is not None:
-        condition += " AND wallet_id IN (SELECT id FROM wallets WHERE member_id = $2)"
         params.append(member_id)
-    rows = await conn.execute_query_dict(
-        f"SELECT id FROM wallets WHERE id IN (SELECT wallet_id FROM lots WHERE {condition}) ORDER BY id FOR UPDATE",
-        params,
-    )
+        condition += f" AND wallet_id IN (SELECT id FROM wallets WHERE member_id = ${len(params)})"
+    if after is not None:
+        params.append(after)
+        condition += f" AND wallet_id > ${len(params)}"
+    due = f"SELECT wallet_id FROM lots WHERE {condition}"
+    if limit is not None:
+        # the (wallet_id, state, expires_at) index walks wallets in id order from `after`
+        due = f"SELECT DISTINCT wallet_id FROM lots WHERE {condition} ORDER BY wallet_id LIMIT {int(limit)}"
+    rows = await conn.execute_query_dict(f"SELECT id FROM wallets WHERE id IN ({due}) ORDER BY id FOR UPDATE", params)
     return [r["id"] for r in rows]
 
 
@@ -365,17 +404,18 @@ async def release_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[
 
 async def expire_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[uuid.UUID]) -> int:
     """What is left of past-due lots expires: one EXPIRE entry per wallet, in one
-    set-based statement. The points expired."""
+    set-based statement. The points expired. The caller holds the wallets' locks, so
+    no one else changes their lots: the totals are read from the same snapshot the
+    update starts from, and the update needs no join (as lean as a bare UPDATE)."""
     rows = await conn.execute_query_dict(
         """
-        WITH due AS (
-            SELECT id, wallet_id, remaining FROM lots
-            WHERE state = 'AVAILABLE' AND remaining > 0 AND expires_at <= $1 AND wallet_id = ANY($2::uuid[])
+        WITH totals AS (
+            SELECT wallet_id, SUM(remaining) AS amount FROM lots
+            WHERE wallet_id = ANY($2::uuid[]) AND state = 'AVAILABLE' AND remaining > 0 AND expires_at <= $1
+            GROUP BY wallet_id
         ), gone AS (
-            UPDATE lots SET remaining = 0 FROM due WHERE lots.id = due.id
-            RETURNING due.wallet_id, due.remaining
-        ), totals AS (
-            SELECT wallet_id, SUM(remaining) AS amount FROM gone GROUP BY wallet_id
+            UPDATE lots SET remaining = 0
+            WHERE wallet_id = ANY($2::uuid[]) AND state = 'AVAILABLE' AND remaining > 0 AND expires_at <= $1
         ), moved AS (
             UPDATE wallets w SET balance = w.balance - t.amount, updated_at = $1
             FROM totals t WHERE w.id = t.wallet_id
@@ -398,6 +438,37 @@ async def expire_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[u
         [now, wallet_ids],
     )
     return int(rows[0]["expired"])
+
+
+async def extend_lots(
+    conn: BaseDBAsyncClient, wallet_ids: list[uuid.UUID], until: datetime, now: datetime, description: str, details: str
+) -> list[uuid.UUID]:
+    """A marketer's extension, in one statement: the wallets' open lots that expire before
+    `until` expire then; each wallet where a lot moved gets an EXTEND entry of 0 points
+    (its balance unchanged) and an outbox event. The caller holds the wallets' locks.
+    The members whose points moved."""
+    rows = await conn.execute_query_dict(
+        """
+        WITH moved AS (
+            UPDATE lots SET expires_at = $2
+            WHERE wallet_id = ANY($1::uuid[]) AND state IN ('AVAILABLE', 'PENDING') AND remaining > 0
+              AND expires_at < $2
+            RETURNING wallet_id
+        ), entries AS (
+            INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
+                                        description, explanation, occurred_at)
+            SELECT w.id, w.member_id, 'EXTEND', 0, w.balance, 0, $4, $5::jsonb, $3
+            FROM wallets w WHERE w.id IN (SELECT wallet_id FROM moved) ORDER BY w.id
+            RETURNING id, wallet_id, member_id, balance_after
+        )
+        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+        SELECT e.member_id, e.wallet_id, e.id, 'WALLET_UPDATED', $3, e.balance_after, w.pending
+        FROM entries e JOIN wallets w ON w.id = e.wallet_id
+        RETURNING member_id
+        """,
+        [wallet_ids, until, now, description, details],
+    )
+    return sorted({r["member_id"] for r in rows})
 
 
 async def adjustment(conn: BaseDBAsyncClient, dedupe_key: str) -> tuple[uuid.UUID, int] | None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain import clock
-from domain.errors import InvalidInput, NotEligible
+from domain.audit import service as audit
+from domain.errors import InvalidInput, NotEligible, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.program.config import Program
 from domain.wallets import ledger, repository
@@ -68,6 +70,44 @@ async def adjust(
                 dedupe_key=dedupe,
             )
         return wallet.row()
+
+
+# A marketer's extension reaches at most this far: a typo in the year is refused.
+MAX_EXTENSION = timedelta(days=3660)
+
+
+async def extend_expiry(
+    program: Program, member_ids: list[uuid.UUID], until: datetime, *, actor: str, audience: dict, strict: bool
+) -> list[uuid.UUID]:
+    """A marketer moves the expiry of these members' points (spendable and pending) to
+    `until`; points that already expire later keep their date. Recorded on the ledger as
+    an EXTEND entry of 0 points per wallet that moved (the history says why the dates
+    changed; no sum moves) and in the audit log, in one transaction. `strict`: every id
+    must be a member (NOT_FOUND otherwise, nothing written). The members whose points moved."""
+    now = clock.now()
+    if until.tzinfo is None:
+        raise InvalidInput("until needs a time zone offset.", field="until")
+    if until <= now or until > now + MAX_EXTENSION:
+        raise InvalidInput("until must be in the future, at most 10 years ahead.", field="until")
+    day = until.astimezone(program.zone).date()
+    async with in_transaction() as conn:
+        # The wallet lock, like every writer: a purchase on the same wallet waits, then sees the new dates.
+        held = [w for w in await repository.lock_wallets(conn, member_ids) if w.kind == ledger.POINTS]
+        if strict and len({w.member_id for w in held}) < len(set(member_ids)):
+            unknown = sorted(set(member_ids) - {w.member_id for w in held})
+            raise NotFound(f"No member with id {unknown[0]}.", field="memberIds")
+        details = json.dumps({"rule": "extension", "until": until.isoformat(), "by": actor[:100]})
+        extended = await repository.extend_lots(
+            conn, [w.id for w in held], until, now, f"Points now expire on {day:%d %B %Y}", details
+        )
+        await audit.record(
+            conn,
+            actor=actor,
+            action="extendPointsExpiry",
+            subject_id=audience.get("segmentKey", "members"),
+            details={**audience, "until": until.isoformat(), "membersExtended": len(extended)},
+        )
+    return extended
 
 
 async def grant_bonus(
@@ -186,6 +226,7 @@ async def record_activity(
             description=f"{activity.replace('_', ' ').capitalize()}: {rule.points} points",
             explanation={"rule": f"activity:{activity}", "by": by[:100]},
             dedupe_key=dedupe,
+            extends_open_lots=program.expiry.extend_on_activity,
         )
         return wallet.row()
 

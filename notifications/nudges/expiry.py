@@ -1,6 +1,7 @@
 """Expiry: a warning N days (the program's list, e.g. 30 and 7) before points expire,
 one per expiry date and warning, with the amount, the date and the cheapest reward
-those points still buy; nothing when they are spent by the time it would be sent."""
+those points still buy; nothing when they are spent (or now expire later: an inactivity
+policy, a marketer's extension) by the time it would be sent; the new date gets its own."""
 
 from __future__ import annotations
 
@@ -54,4 +55,4 @@ async def stale(queued: list[Queued]) -> dict[uuid.UUID, str]:
     if not warned:
         return {}
     spent = await wallets.all_spent([(q.id, q.member_id, datetime.fromisoformat(q.data["expiresAt"])) for q in warned])
-    return dict.fromkeys(spent, "NOTHING_TO_EXPIRE: the points were spent")
+    return dict.fromkeys(spent, "NOTHING_TO_EXPIRE: the points were spent or now expire later")

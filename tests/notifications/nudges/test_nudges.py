@@ -4,12 +4,14 @@ firebase-admin client against a local fake FCM, with the clock moved."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
 
 from domain import clock
 from domain.notifications import service as notifications
+from domain.purchases import service as purchases
 from domain.rewards import service as rewards
 from domain.wallets import service as wallets
 from notifications.dispatch import claim, dispatch_due
@@ -75,7 +77,9 @@ async def test_expiry_warning_carries_amount_and_date_and_none_once_spent(fcm, s
     assert push["data"]["amount"] == "100" and push["data"]["lastDay"] == "2031-01-10"
     assert fcm.to("token-bo-1") == []
     assert await states(ana) == [("EXPIRY", "SENT", None)]
-    assert await states(bo) == [("EXPIRY", "SUPPRESSED", "NOTHING_TO_EXPIRE: the points were spent")]
+    assert await states(bo) == [
+        ("EXPIRY", "SUPPRESSED", "NOTHING_TO_EXPIRE: the points were spent or now expire later")
+    ]
 
 
 async def test_quiet_hours_defer_to_the_morning(fcm, sender):
@@ -196,3 +200,28 @@ async def test_fcm_answers_prune_back_off_and_retry(fcm, sender):
     assert await states(flaky) == [("CAMPAIGN", "SENT", None)]
     assert ("flaky-flaky-1", "UNAVAILABLE") in fcm.refused
     assert len(fcm.to("flaky-flaky-1")) == 1
+
+
+async def test_under_an_inactivity_policy_the_expiry_warning_follows_the_new_date(fcm, sender):
+    program = PROGRAM.model_copy(update={"expiry": PROGRAM.expiry.model_copy(update={"extend_on_activity": True})})
+    at(datetime(2030, 1, 10, 12, tzinfo=UTC))
+    ana = await member("ana@example.com", token="token-ana-1", program=program)
+    # the welcome bonus (100 points) would expire at the start of 11 January 2031, Paris time
+    at(datetime(2031, 1, 4, 12, tzinfo=UTC))  # 7 days before: warned
+    assert await queue_expiry_warnings(program) == 1
+    # a coffee the same day: every open point now lives 12 months from today
+    await purchases.record(
+        program, member_id=ana, external_id="coffee", amount=Decimal("3.20"), currency="EUR", channel="STORE"
+    )
+    result = await dispatch_due(program, sender)
+    assert result.sent == 0 and fcm.to("token-ana-1") == []  # nothing expires on the 10th any more
+    assert await states(ana) == [
+        ("EXPIRY", "SUPPRESSED", "NOTHING_TO_EXPIRE: the points were spent or now expire later")
+    ]
+    at(datetime(2031, 12, 29, 12, tzinfo=UTC))  # 7 days before the new date
+    assert await queue_expiry_warnings(program) == 1
+    assert (await dispatch_due(program, sender)).sent == 1
+    (push,) = fcm.to("token-ana-1")
+    # 100 welcome points and the coffee's, on the purchase's date
+    assert push["notification"]["body"].startswith("132 points expire after 04 January.")
+    assert push["data"]["lastDay"] == "2032-01-04"
