@@ -1,4 +1,5 @@
-"""The wallets area's tables (wallets, ledger_entries, lots, wallet_events): the only
+"""The wallets area's tables (wallets, ledger_entries, lots, wallet_events, and
+qualifying_days: the entries' qualifying points per member and UTC day): the only
 module that queries them. The ledger's writes stay one statement each (entry, lot,
 balance and outbox event together); `domain.wallets.ledger` decides what to write and
 holds the rules. Rows leave as frozen dataclasses."""
@@ -96,6 +97,15 @@ class ExpiringLots:
 
 # --- the ledger's statements (the caller holds the wallet lock) -----------------------
 
+# A CTE part of insert_credit's and insert_debit's statement (their $2 member, $11 time,
+# $6 qualifying): the entry's qualifying points added to the member's UTC day in
+# qualifying_days, the rollup a standing sums instead of the window's entries. Under the
+# wallet lock, so a member's day row has one writer at a time.
+_ROLLED = """
+            INSERT INTO qualifying_days (member_id, day, qualifying)
+            SELECT $2, ($11::timestamptz AT TIME ZONE 'UTC')::date, $6 FROM entry WHERE $6 <> 0
+            ON CONFLICT (member_id, day) DO UPDATE SET qualifying = qualifying_days.qualifying + EXCLUDED.qualifying"""
+
 
 async def lock_wallets(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> list[WalletRow]:
     """The members' wallets, locked in primary-key order."""
@@ -173,7 +183,7 @@ async def insert_credit(
     """One statement: the entry (unless its dedupe key exists), its lot, the balance, the
     event. The entry's id, or None when the dedupe key was credited before."""
     rows = await conn.execute_query_dict(
-        """
+        f"""
         WITH entry AS (
             INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
                                         description, explanation, purchase_id, dedupe_key, occurred_at)
@@ -188,6 +198,7 @@ async def insert_credit(
         ), event AS (
             INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
             SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $13 FROM entry
+        ), rolled AS ({_ROLLED}
         )
         SELECT id FROM entry
         """,
@@ -226,7 +237,7 @@ async def insert_debit(
     order (each lot gives what is left of `amount` after the lots before it). No row locks
     on lots are needed: the caller holds the wallet lock. None: the dedupe key was used."""
     rows = await conn.execute_query_dict(
-        """
+        f"""
         WITH entry AS (
             INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
                                         description, explanation, purchase_id, dedupe_key, occurred_at)
@@ -244,6 +255,7 @@ async def insert_debit(
         ), event AS (
             INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
             SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $12 FROM entry
+        ), rolled AS ({_ROLLED}
         )
         SELECT id FROM entry
         """,
@@ -345,7 +357,12 @@ async def release_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[
             SELECT wallet_id, member_id, 'EARN', remaining, balance_after, qualifying,
                    description, explanation, purchase_id, $1
             FROM ranked ORDER BY wallet_id, id
-            RETURNING id, wallet_id, member_id, balance_after
+            RETURNING id, wallet_id, member_id, balance_after, qualifying
+        ), rolled AS (
+            INSERT INTO qualifying_days (member_id, day, qualifying)
+            SELECT member_id, ($1 AT TIME ZONE 'UTC')::date, SUM(qualifying) FROM entries
+            WHERE qualifying <> 0 GROUP BY member_id
+            ON CONFLICT (member_id, day) DO UPDATE SET qualifying = qualifying_days.qualifying + EXCLUDED.qualifying
         ), totals AS (
             SELECT wallet_id, SUM(remaining) AS amount FROM due GROUP BY wallet_id
         ), moved AS (
