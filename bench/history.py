@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = operations_of([ROOT / "contract" / "operations" / "member-app.graphql"])
 POS = operations_of([ROOT / "contract" / "operations" / "pos.graphql"])
 
-# One member's history: purchases, their EARN entries and lots, evenly over 360 days.
+# One member's history: purchases, their EARN entries and lots, evenly over 360 days;
+# lots expire at midnight 400 days after their day (as a rolling policy has them).
 HISTORY = """
 WITH w AS (
     INSERT INTO wallets (id, member_id, kind, balance, pending, updated_at)
@@ -59,7 +60,7 @@ WITH w AS (
 ), l AS (
     INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at, purchase_id,
                       description, explanation, qualifying)
-    SELECT w.id, 10, 10, 'AVAILABLE', p.occurred_at, p.occurred_at, now() + interval '400 days', p.id,
+    SELECT w.id, 10, 10, 'AVAILABLE', p.occurred_at, p.occurred_at, date_trunc('day', p.occurred_at) + interval '400 days', p.id,
            'history', '{}'::jsonb, 10
     FROM p, w
 )

@@ -463,16 +463,26 @@ async def wallet(wallet_id: uuid.UUID) -> WalletRow | None:
 
 
 async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int) -> dict[uuid.UUID, list[Expiring]]:
+    """Each wallet's first `per_wallet` expiry moments and what expires at each: the
+    moments found one by one down the spendable lots' index (lots_spendable), then each
+    moment's lots summed, so a long history of lots costs nothing here."""
     rows = await db.client().execute_query_dict(
         """
-        SELECT wallet_id, expires_at, amount FROM (
-            SELECT wallet_id, expires_at, SUM(remaining) AS amount,
-                   ROW_NUMBER() OVER (PARTITION BY wallet_id ORDER BY expires_at) AS n
-            FROM lots
-            WHERE wallet_id = ANY($1::uuid[]) AND state = 'AVAILABLE' AND remaining > 0
-              AND expires_at IS NOT NULL
-            GROUP BY wallet_id, expires_at
-        ) t WHERE n <= $2 ORDER BY wallet_id, expires_at
+        WITH RECURSIVE moments AS (
+            SELECT w.id AS wallet_id, 1 AS n,
+                   (SELECT MIN(expires_at) FROM lots WHERE wallet_id = w.id AND state = 'AVAILABLE'
+                      AND remaining > 0 AND expires_at IS NOT NULL) AS expires_at
+            FROM unnest($1::uuid[]) AS w(id)
+            UNION ALL
+            SELECT m.wallet_id, m.n + 1,
+                   (SELECT MIN(expires_at) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
+                      AND remaining > 0 AND expires_at > m.expires_at)
+            FROM moments m WHERE m.expires_at IS NOT NULL AND m.n < $2
+        )
+        SELECT m.wallet_id, m.expires_at,
+               (SELECT SUM(remaining) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
+                  AND remaining > 0 AND expires_at = m.expires_at) AS amount
+        FROM moments m WHERE m.expires_at IS NOT NULL ORDER BY m.wallet_id, m.expires_at
         """,
         [wallet_ids, per_wallet],
     )
