@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
 import statistics
+import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -60,8 +62,8 @@ WITH w AS (
 ), l AS (
     INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at, purchase_id,
                       description, explanation, qualifying)
-    SELECT w.id, 10, 10, 'AVAILABLE', p.occurred_at, p.occurred_at, date_trunc('day', p.occurred_at) + interval '400 days', p.id,
-           'history', '{}'::jsonb, 10
+    SELECT w.id, 10, 10, 'AVAILABLE', p.occurred_at, p.occurred_at,
+           date_trunc('day', p.occurred_at) + interval '400 days', p.id, 'history', '{}'::jsonb, 10
     FROM p, w
 )
 UPDATE wallets SET balance = balance + 10 * $2 WHERE id = (SELECT id FROM w)
@@ -166,7 +168,11 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rounds = 5
-    with loyalty_server(args.database_url) as server:
+    # The demo program without its daily cap: every purchase here earns, so each has its update.
+    demo = (ROOT / "domain" / "program" / "demo.toml").read_text()
+    program = Path(tempfile.mkdtemp()) / "program.toml"
+    program.write_text(re.sub(r"(?m)^max_points_per_day = .*$", "", demo))
+    with loyalty_server(args.database_url, env={"LOYALTY_PROGRAM": str(program)}) as server:
         staff = server.token("staff", "bench")
         members = {}
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {staff}"}) as client:
