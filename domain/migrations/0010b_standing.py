@@ -37,7 +37,8 @@ class Migration(migrations.Migration):
                 *BACKFILL,
                 # A wallet's next expiry moments, one index step each (wallets' expiring_soon),
                 # without stepping over the spent lots a long history leaves.
-                "CREATE INDEX lots_spendable ON lots (wallet_id, expires_at) WHERE state = 'AVAILABLE' AND remaining > 0",
+                "CREATE INDEX lots_spendable ON lots (wallet_id, expires_at) INCLUDE (remaining)"
+                " WHERE state = 'AVAILABLE' AND remaining > 0",
             ],
             reverse_sql=['DROP INDEX lots_spendable', 'DROP TABLE purchase_days', 'DROP TABLE qualifying_days'],
         ),
