@@ -1,4 +1,7 @@
-"""The purchases and refunds tables: the only module that queries them."""
+"""The purchases and refunds tables, and purchase_days (per member, UTC day and store:
+the purchases not wholly refunded and their spend, kept by the statements that write
+purchases, so one member's segments sum days instead of their whole history): the only
+module that writes them (segments read them for their recomputation statement)."""
 
 from __future__ import annotations
 
@@ -49,11 +52,17 @@ async def insert(
     cashback: int,
 ) -> PurchaseRow | None:
     """The new purchase; None when this (channel, store, external id) was recorded before."""
+    # One statement: the purchase and its member's day in purchase_days.
     rows = await conn.execute_query_dict(
-        "INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency, occurred_at,"
-        " points_earned, cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall)"
+        "WITH p AS (INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency,"
+        " occurred_at, points_earned, cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, 0, 0)"
-        f" ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING {_COLUMNS}",
+        f" ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING {_COLUMNS}"
+        "), d AS (INSERT INTO purchase_days (member_id, day, store_key, purchases, spend)"
+        " SELECT member_id, (occurred_at AT TIME ZONE 'UTC')::date, store_key, 1, amount FROM p"
+        " ON CONFLICT (member_id, day, store_key) DO UPDATE"
+        " SET purchases = purchase_days.purchases + 1, spend = purchase_days.spend + EXCLUDED.spend"
+        f") SELECT {_COLUMNS} FROM p",
         [uuid.uuid4(), member_id, channel, store_key, external_id, amount, currency, now, points, cashback],
     )
     return PurchaseRow(**rows[0]) if rows else None
@@ -112,10 +121,17 @@ async def add_refund(
     now: datetime,
 ) -> PurchaseRow:
     """The refund's row and the purchase's totals; the purchase as it is after."""
+    # One statement: the purchase and its day in purchase_days (less spend; one purchase
+    # fewer when this refund is the one that takes the rest of it).
     rows = await conn.execute_query_dict(
-        "UPDATE purchases SET refunded_amount = refunded_amount + $2, points_reversed = points_reversed + $3,"
-        " cashback_reversed = cashback_reversed + $4, shortfall = shortfall + $5 WHERE id = $1"
-        f" RETURNING {_COLUMNS}",
+        "WITH u AS (UPDATE purchases SET refunded_amount = refunded_amount + $2,"
+        " points_reversed = points_reversed + $3, cashback_reversed = cashback_reversed + $4,"
+        f" shortfall = shortfall + $5 WHERE id = $1 RETURNING {_COLUMNS}"
+        "), d AS (UPDATE purchase_days SET spend = spend - $2,"
+        " purchases = purchases - (u.refunded_amount >= u.amount AND u.refunded_amount - $2 < u.amount)::int"
+        " FROM u WHERE purchase_days.member_id = u.member_id"
+        " AND purchase_days.day = (u.occurred_at AT TIME ZONE 'UTC')::date AND purchase_days.store_key = u.store_key"
+        f") SELECT {_COLUMNS} FROM u",
         [purchase_id, amount, points, cashback, shortfall],
     )
     await conn.execute_query(

@@ -2,7 +2,8 @@
 
 Recomputation is ONE set-based statement per run (the exception the areas' rule allows
 for speed): each segment's rules compiled to a WHERE over per-member aggregates that
-read the members, purchases and devices tables directly, and the difference with the
+read the members, purchases (for one member: its per-day rollup, purchase_days) and
+devices tables directly, and the difference with the
 current memberships written with its history in the same statement. No Python loop
 over members; the analytics bench holds it beside hand-written SQL."""
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from tortoise import connections
@@ -141,11 +142,21 @@ async def changes_of(member_id: uuid.UUID) -> list[ChangeRow]:
 
 
 class _Sql:
-    """Parameters and per-member aggregates a compiled statement needs."""
+    """Parameters and per-member aggregates a compiled statement needs.
 
-    def __init__(self) -> None:
+    Over everyone, the aggregates read the purchases. For one member (`days`) they read
+    `src`: the member's purchase_days rows (a row per UTC day and store, `t` its midnight)
+    and, `raw`, their purchases of the UTC days where a window starts, so a window counts
+    the whole days after its start from the days and its first day from the purchases
+    after the start: as many rows however long the history."""
+
+    def __init__(self, days: bool = False) -> None:
         self.params: list = []
         self.aggregates: list[str] = []
+        self.days = days
+        self.first_days: set[datetime] = set()  # midnights (UTC) of the days windows start in
+        self.count = "SUM(n)" if days else "COUNT(*)"
+        self.spend = "SUM(spend)" if days else "SUM(amount - refunded_amount)"
 
     def param(self, value: object, cast: str = "") -> str:
         if not cast and isinstance(value, datetime):
@@ -161,7 +172,16 @@ class _Sql:
 
 
 def _since(sql: _Sql, now: datetime, days: int | None) -> str:
-    return "true" if days is None else f"occurred_at > {sql.param(now - timedelta(days=days))}"
+    """The rows a window of `days` (None: ever) counts."""
+    if not sql.days:
+        return "true" if days is None else f"occurred_at > {sql.param(now - timedelta(days=days))}"
+    if days is None:
+        return "NOT raw"
+    since = now - timedelta(days=days)
+    first = datetime.combine(since.astimezone(UTC).date(), time(), UTC)
+    sql.first_days.add(first)
+    # whole days after since's day; of since's day, the purchases after since
+    return f"(t > {sql.param(since)} AND (NOT raw OR t < {sql.param(first + timedelta(days=1))}))"
 
 
 def _tier_keys(program: Program, keys: list[str]) -> list[str]:
@@ -182,7 +202,7 @@ def _rule(sql: _Sql, program: Program, now: datetime, rule: dict) -> str:
             parts.append(f"agg.last_at > {sql.param(now - timedelta(days=rule['max'] + 1))}")
         return " AND ".join(parts)
     if kind in ("SPEND", "PURCHASE_COUNT"):
-        what = "SUM(amount - refunded_amount)" if kind == "SPEND" else "COUNT(*)"
+        what = sql.spend if kind == "SPEND" else sql.count
         column = sql.aggregate(f"COALESCE({what} FILTER (WHERE {_since(sql, now, window)}), 0)")
         parts = []
         if rule.get("min") is not None:
@@ -214,8 +234,8 @@ def _builtins(sql: _Sql, program: Program, now: datetime) -> dict[str, str]:
     """The four built-in segments, disjoint by priority: new, at_risk, high_value, occasional."""
     s = program.segments
     window = _since(sql, now, s.window_days)
-    spend = sql.aggregate(f"COALESCE(SUM(amount - refunded_amount) FILTER (WHERE {window}), 0)")
-    count = sql.aggregate(f"COUNT(*) FILTER (WHERE {window})")
+    spend = sql.aggregate(f"COALESCE({sql.spend} FILTER (WHERE {window}), 0)")
+    count = sql.aggregate(f"{sql.count} FILTER (WHERE {window})")
     new = f"(agg.created_at > {sql.param(now - timedelta(days=s.new_days))} AND agg.purchases <= 1)"
     at_risk = (
         f"(agg.purchases >= {sql.param(s.at_risk_purchases, '::int')}"
@@ -255,7 +275,7 @@ async def recompute(
     # purchase. Everyone's runs take this lock alone; one member's share it.
     shared = "_shared" if member_id is not None else ""
     await conn.execute_query(f"SELECT pg_advisory_xact_lock{shared}($1)", [_LOCK])
-    sql = _Sql()
+    sql = _Sql(days=member_id is not None)
     # Only what the statement uses: PostgreSQL cannot type a parameter it never sees.
     builtins = _builtins(sql, program, now) if any(s.builtin for s in segments) else {}
     desired = []
@@ -267,14 +287,32 @@ async def recompute(
         desired.append(f"SELECT {sql.param(segment.id, '::uuid')} AS segment_id, member_id FROM agg WHERE {where}")
     ids = sql.param([s.id for s in segments], "::uuid[]")
     one = sql.param(member_id, "::uuid") if member_id is not None else None
-    purchases_where = "refunded_amount < amount" + (f" AND member_id = {one}" if one else "")
     at = sql.param(now)
     aggregates = "".join(f", {a}" for a in sql.aggregates)
     columns = "".join(f", p.a{i}" for i in range(len(sql.aggregates)))
-    statement = f"""
-        WITH p AS (
+    if one is None:
+        p = f"""
             SELECT member_id, COUNT(*) AS purchases, MAX(occurred_at) AS last_at{aggregates}
-            FROM purchases WHERE {purchases_where} GROUP BY member_id
+            FROM purchases WHERE refunded_amount < amount GROUP BY member_id"""
+    else:
+        first_days = " OR ".join(
+            f"(occurred_at >= {sql.param(d)} AND occurred_at < {sql.param(d + timedelta(days=1))})"
+            for d in sorted(sql.first_days)
+        )
+        p = f"""
+            WITH src AS (
+                SELECT store_key, purchases AS n, spend, day::timestamp AT TIME ZONE 'UTC' AS t, false AS raw
+                FROM purchase_days WHERE member_id = {one} AND purchases > 0
+                UNION ALL
+                SELECT store_key, 1, amount - refunded_amount, occurred_at, true FROM purchases
+                WHERE member_id = {one} AND refunded_amount < amount AND ({first_days or "false"})
+            )
+            SELECT {one} AS member_id, SUM(n) FILTER (WHERE NOT raw) AS purchases,
+                   (SELECT MAX(occurred_at) FROM purchases WHERE member_id = {one} AND refunded_amount < amount)
+                   AS last_at{aggregates}
+            FROM src"""
+    statement = f"""
+        WITH p AS ({p}
         ), agg AS MATERIALIZED (
             SELECT m.id AS member_id, m.tier_key, m.created_at, m.birthday, m.push_marketing, m.location_nudges,
                    COALESCE(p.purchases, 0) AS purchases, p.last_at{columns}

@@ -1,5 +1,6 @@
 """Tiers own no table: a tier is the members' `tier_key` column (written through the
-members service) judged against the ledger's qualifying points. The one statement here
+members service) judged against the ledger's qualifying points (summed from the wallets'
+per-day rollup, `qualifying_days`, which the ledger's statements keep). The one statement here
 reads a member's standing across those tables in a single round trip, because the
 purchase path cannot afford three: the tier held, the qualifying points in the window
 and, when asked, the purchase points earned in the program's day (the daily cap)."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -23,21 +24,27 @@ class StandingRow:
 async def standing(
     conn: BaseDBAsyncClient, member_id: uuid.UUID, since: datetime, day: tuple[datetime, datetime] | None
 ) -> StandingRow | None:
-    """None: no such member."""
+    """None: no such member. Qualifying points after `since`: the whole UTC days after
+    since's day from the wallets' per-day rollup (at most ~366 rows, however long the
+    history), plus the entries of since's own day that come after it (an index range
+    within one day)."""
+    first_day = since.astimezone(UTC).date()
+    first_day_ends = datetime.combine(first_day + timedelta(days=1), time(), UTC)
     earned = (
         "(SELECT COALESCE(SUM(points_earned), 0) FROM purchases"
-        " WHERE member_id = $1 AND occurred_at >= $3 AND occurred_at < $4)"
+        " WHERE member_id = $1 AND occurred_at >= $5 AND occurred_at < $6)"
         if day
         else "0"
     )
     rows = await conn.execute_query_dict(
         f"""
         SELECT m.tier_key, {earned} AS earned_today,
-               (SELECT COALESCE(SUM(qualifying), 0) FROM ledger_entries
-                 WHERE member_id = $1 AND occurred_at > $2) AS qualifying
+               (SELECT COALESCE(SUM(qualifying), 0) FROM qualifying_days WHERE member_id = $1 AND day > $3)
+               + (SELECT COALESCE(SUM(qualifying), 0) FROM ledger_entries
+                   WHERE member_id = $1 AND occurred_at > $2 AND occurred_at < $4) AS qualifying
         FROM members m WHERE m.id = $1
         """,
-        [member_id, since, *(day or ())],
+        [member_id, since, first_day, first_day_ends, *(day or ())],
     )
     if not rows:
         return None

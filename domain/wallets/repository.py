@@ -1,4 +1,5 @@
-"""The wallets area's tables (wallets, ledger_entries, lots, wallet_events): the only
+"""The wallets area's tables (wallets, ledger_entries, lots, wallet_events, and
+qualifying_days: the entries' qualifying points per member and UTC day): the only
 module that queries them. The ledger's writes stay one statement each (entry, lot,
 balance and outbox event together); `domain.wallets.ledger` decides what to write and
 holds the rules. Rows leave as frozen dataclasses."""
@@ -95,6 +96,15 @@ class ExpiringLots:
 
 
 # --- the ledger's statements (the caller holds the wallet lock) -----------------------
+
+# A CTE part of insert_credit's and insert_debit's statement (their $2 member, $11 time,
+# $6 qualifying): the entry's qualifying points added to the member's UTC day in
+# qualifying_days, the rollup a standing sums instead of the window's entries. Under the
+# wallet lock, so a member's day row has one writer at a time.
+_ROLLED = """
+            INSERT INTO qualifying_days (member_id, day, qualifying)
+            SELECT $2, ($11::timestamptz AT TIME ZONE 'UTC')::date, $6 FROM entry WHERE $6 <> 0
+            ON CONFLICT (member_id, day) DO UPDATE SET qualifying = qualifying_days.qualifying + EXCLUDED.qualifying"""
 
 
 async def lock_wallets(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> list[WalletRow]:
@@ -193,7 +203,9 @@ async def insert_credit(
         ), event AS (
             INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
             SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $13 FROM entry
-        ), extended AS ({_EXTEND.format(until="$12", flag="$14 AND EXISTS (SELECT 1 FROM entry)")})
+        ), extended AS ({_EXTEND.format(until="$12", flag="$14 AND EXISTS (SELECT 1 FROM entry)")}
+        ), rolled AS ({_ROLLED}
+        )
         SELECT id FROM entry
         """,
         [
@@ -246,7 +258,7 @@ async def insert_debit(
     order (each lot gives what is left of `amount` after the lots before it). No row locks
     on lots are needed: the caller holds the wallet lock. None: the dedupe key was used."""
     rows = await conn.execute_query_dict(
-        """
+        f"""
         WITH entry AS (
             INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
                                         description, explanation, purchase_id, dedupe_key, occurred_at)
@@ -264,6 +276,7 @@ async def insert_debit(
         ), event AS (
             INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
             SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $12 FROM entry
+        ), rolled AS ({_ROLLED}
         )
         SELECT id FROM entry
         """,
@@ -384,7 +397,12 @@ async def release_lots(conn: BaseDBAsyncClient, now: datetime, wallet_ids: list[
             SELECT wallet_id, member_id, 'EARN', remaining, balance_after, qualifying,
                    description, explanation, purchase_id, $1
             FROM ranked ORDER BY wallet_id, id
-            RETURNING id, wallet_id, member_id, balance_after
+            RETURNING id, wallet_id, member_id, balance_after, qualifying
+        ), rolled AS (
+            INSERT INTO qualifying_days (member_id, day, qualifying)
+            SELECT member_id, ($1 AT TIME ZONE 'UTC')::date, SUM(qualifying) FROM entries
+            WHERE qualifying <> 0 GROUP BY member_id
+            ON CONFLICT (member_id, day) DO UPDATE SET qualifying = qualifying_days.qualifying + EXCLUDED.qualifying
         ), totals AS (
             SELECT wallet_id, SUM(remaining) AS amount FROM due GROUP BY wallet_id
         ), moved AS (
@@ -517,16 +535,26 @@ async def wallet(wallet_id: uuid.UUID) -> WalletRow | None:
 
 
 async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int) -> dict[uuid.UUID, list[Expiring]]:
+    """Each wallet's first `per_wallet` expiry moments and what expires at each: the
+    moments found one by one down the spendable lots' index (lots_spendable), then each
+    moment's lots summed, so a long history of lots costs nothing here."""
     rows = await db.client().execute_query_dict(
         """
-        SELECT wallet_id, expires_at, amount FROM (
-            SELECT wallet_id, expires_at, SUM(remaining) AS amount,
-                   ROW_NUMBER() OVER (PARTITION BY wallet_id ORDER BY expires_at) AS n
-            FROM lots
-            WHERE wallet_id = ANY($1::uuid[]) AND state = 'AVAILABLE' AND remaining > 0
-              AND expires_at IS NOT NULL
-            GROUP BY wallet_id, expires_at
-        ) t WHERE n <= $2 ORDER BY wallet_id, expires_at
+        WITH RECURSIVE moments AS (
+            SELECT w.id AS wallet_id, 1 AS n,
+                   (SELECT MIN(expires_at) FROM lots WHERE wallet_id = w.id AND state = 'AVAILABLE'
+                      AND remaining > 0 AND expires_at IS NOT NULL) AS expires_at
+            FROM unnest($1::uuid[]) AS w(id)
+            UNION ALL
+            SELECT m.wallet_id, m.n + 1,
+                   (SELECT MIN(expires_at) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
+                      AND remaining > 0 AND expires_at > m.expires_at)
+            FROM moments m WHERE m.expires_at IS NOT NULL AND m.n < $2
+        )
+        SELECT m.wallet_id, m.expires_at,
+               (SELECT SUM(remaining) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
+                  AND remaining > 0 AND expires_at = m.expires_at) AS amount
+        FROM moments m WHERE m.expires_at IS NOT NULL ORDER BY m.wallet_id, m.expires_at
         """,
         [wallet_ids, per_wallet],
     )
