@@ -29,10 +29,13 @@ from tortoise import connections
 
 from api.app import create_app
 from domain import clock, db
+from domain.errors import DomainError
 from domain.identity.tokens import Role, TokenIssuer
 from domain.members import service as members
 from domain.purchases import service as purchases
 from domain.settings import Settings
+from domain.tiers import service as tiers
+from domain.wallets import service as wallets
 from notifications.push import FcmSender
 from tests.fake_fcm import FakeFcm, service_account
 
@@ -620,6 +623,31 @@ async def buy(p, member_id, receipt: str, amount: str, **kw):
     return await purchases.record(
         p, member_id=member_id, external_id=receipt, amount=Decimal(amount), currency="EUR", channel="STORE", **kw
     )
+
+
+async def ledger_step(p, member_id, receipts: list, i: int, op: str, n: int) -> None:
+    """One step of a random history (the ledger's property tests): earn, spend, refund,
+    expire, or move the clock by hours or days. A step the rules refuse is refused with a
+    precise code and changes nothing, so the history goes on."""
+    try:
+        if op == "earn":
+            purchase, _ = await buy(p, member_id, f"{member_id}-{i}", str(n))
+            receipts.append((purchase.external_id, purchase.amount))
+        elif op == "spend":
+            await wallets.adjust(
+                p, member_id=member_id, points=-n, reason="spend", idempotency_key=f"{member_id}-{i}", by="t"
+            )
+        elif op == "refund" and receipts:
+            receipt, amount = receipts[n % len(receipts)]
+            await purchases.refund(p, external_id=receipt, amount=min(amount, Decimal(n)))
+        elif op == "expire":
+            await tiers.run_expiry(p)  # releases due pending points, then expires lots
+        elif op == "hours":
+            clock.advance(timedelta(hours=n))
+        elif op == "days":
+            clock.advance(timedelta(days=n))
+    except DomainError as exc:
+        assert exc.code in ("INSUFFICIENT_POINTS", "INVALID_INPUT"), exc
 
 
 # -- counting the SQL a request sends (N+1 guards) ----------------------------------------

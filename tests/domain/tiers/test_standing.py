@@ -16,12 +16,10 @@ from hypothesis import strategies as st
 from tortoise import connections
 
 from domain import clock
-from domain.errors import DomainError
 from domain.program.config import parse
 from domain.purchases import service as purchases
 from domain.tiers import service as tiers
-from domain.wallets import service as wallets
-from tests.conftest import BASE, buy, new_member
+from tests.conftest import BASE, buy, ledger_step, new_member
 
 ZONES = ("UTC", "Pacific/Kiritimati", "America/Adak", "Asia/Kathmandu")
 
@@ -110,23 +108,7 @@ async def test_the_standing_from_the_rollup_equals_the_sum_over_the_ledger(ops, 
     m = await new_member(p)
     receipts: list[tuple[str, Decimal]] = []
     for i, (op, n) in enumerate(ops):
-        try:
-            if op == "earn":
-                purchase, _ = await buy(p, m, f"{m}-{i}", str(n))
-                receipts.append((purchase.external_id, purchase.amount))
-            elif op == "spend":
-                await wallets.adjust(p, member_id=m, points=-n, reason="spend", idempotency_key=f"{m}-{i}", by="t")
-            elif op == "refund" and receipts:
-                receipt, amount = receipts[n % len(receipts)]
-                await purchases.refund(p, external_id=receipt, amount=min(amount, Decimal(n)))
-            elif op == "expire":
-                await tiers.run_expiry(p)  # releases due pending points, then expires lots
-            elif op == "hours":
-                clock.advance(timedelta(hours=n))
-            elif op == "days":
-                clock.advance(timedelta(days=n))
-        except DomainError as exc:
-            assert exc.code in ("INSUFFICIENT_POINTS", "INVALID_INPUT"), exc
+        await ledger_step(p, m, receipts, i, op, n)
         await assert_standing_is_the_ledger_sum(p, m, probes)
     assert await rollup_matches_entries()
 

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 from tortoise import connections
 
 from domain import clock
-from domain.errors import DomainError
 from domain.members import service as members
 from domain.program.config import parse
 from domain.purchases import service as purchases
 from domain.tiers import service as tiers
 from domain.wallets import service as wallets
-from tests.conftest import BASE, buy, counting_queries, new_member, state
+from tests.conftest import BASE, buy, counting_queries, ledger_step, new_member, state
 
 
 def program(earning="", expiry='policy = "rolling"\nmonths = 12', pending=0, welcome=0, cashback="enabled = false"):
@@ -209,21 +208,7 @@ async def test_any_sequence_keeps_balance_entries_and_lots_equal(ops, pending):
     m = await new_member(p)
     receipts: list[tuple[str, Decimal]] = []
     for i, (op, n) in enumerate(ops):
-        try:
-            if op == "earn":
-                purchase, _ = await buy(p, m, f"{m}-{i}", str(n))
-                receipts.append((purchase.external_id, purchase.amount))
-            elif op == "spend":
-                await wallets.adjust(p, member_id=m, points=-n, reason="spend", idempotency_key=f"{m}-{i}", by="t")
-            elif op == "refund" and receipts:
-                receipt, amount = receipts[n % len(receipts)]
-                await purchases.refund(p, external_id=receipt, amount=min(amount, Decimal(n)))
-            elif op == "expire":
-                await tiers.run_expiry(p)
-            elif op == "days":
-                clock.advance(timedelta(days=n))
-        except DomainError as exc:
-            assert exc.code in ("INSUFFICIENT_POINTS", "INVALID_INPUT"), exc
+        await ledger_step(p, m, receipts, i, op, n)
         assert_consistent(await state(m))
 
 
