@@ -28,6 +28,7 @@ import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from importlib import import_module
 from pathlib import Path
 
 import httpx
@@ -97,6 +98,8 @@ FILL = [
     FROM (SELECT wallet_id, SUM(amount) AS total FROM ledger_entries GROUP BY wallet_id) t WHERE w.id = t.wallet_id
     """,
     "DROP TABLE bench_purchases",
+    # the per-day rollups the application keeps beside the rows it writes (migration 0012's backfill)
+    *import_module("domain.migrations.0012_standing").BACKFILL,
     "SET session_replication_role = origin",
     "VACUUM ANALYZE",
 ]
