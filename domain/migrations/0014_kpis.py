@@ -23,26 +23,15 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
-        ops.AlterField(
-            model_name='SegmentChange',
-            name='member',
-            field=fields.ForeignKeyField('loyalty.Member', source_field='member_id', db_constraint=False, to_field='id', related_name=False, on_delete=OnDelete.CASCADE),
-        ),
-        ops.AlterField(
-            model_name='SegmentChange',
-            name='segment',
-            field=fields.ForeignKeyField('loyalty.Segment', source_field='segment_id', db_constraint=False, to_field='id', related_name='changes', on_delete=OnDelete.CASCADE),
-        ),
-        ops.AlterField(
-            model_name='SegmentMember',
-            name='member',
-            field=fields.ForeignKeyField('loyalty.Member', source_field='member_id', db_constraint=False, to_field='id', related_name=False, on_delete=OnDelete.CASCADE),
-        ),
-        ops.AlterField(
-            model_name='SegmentMember',
-            name='segment',
-            field=fields.ForeignKeyField('loyalty.Segment', source_field='segment_id', db_constraint=False, to_field='id', related_name='members', on_delete=OnDelete.CASCADE),
-        ),
+        *[
+            ops.AlterField(
+                model_name=model,
+                name=name,
+                field=fields.ForeignKeyField(f'loyalty.{target}', source_field=f'{name}_id', db_constraint=False, to_field='id', related_name=related, on_delete=OnDelete.CASCADE),
+            )
+            for model, on_segment in (('SegmentChange', 'changes'), ('SegmentMember', 'members'))
+            for name, target, related in (('member', 'Member', False), ('segment', 'Segment', on_segment))
+        ],
         ops.RunSQL(
             [f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}' for table, name, _, _ in FOREIGN_KEYS],
             reverse_sql=[
