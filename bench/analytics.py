@@ -318,7 +318,9 @@ async def measure(server, first: date, last: date, runs: int) -> None:
         await db.connect(server.creds, pool_max=10)
         try:
             raw = await db.raw_connection(server.creds)
-            await raw.execute("SET jit = off")  # as the domain's reads run (db.analytic_read)
+            # the session settings the domain's reads run with (db.analytic_read): the ratio
+            # compares the SQL (one statement here, several side by side there), not settings
+            await raw.execute("SET jit = off; SET random_page_cost = 1.1; SET enable_hashagg = off")
             try:
 
                 async def by_hand():
@@ -343,9 +345,13 @@ async def measure(server, first: date, last: date, runs: int) -> None:
     )
     print(f"ProgramKpis {first} to {last}: {api}")
     print(f"  the three answers agree: {same}")
-    print(f"  hand-written SQL (one statement, asyncpg): {hand_s * 1000:8.1f} ms")
-    print(f"  domain call (kpis.program_kpis):           {domain_s * 1000:8.1f} ms   ratio {domain_s / hand_s:.2f}")
-    print(f"  ProgramKpis over GraphQL (HTTP):           {api_s * 1000:8.1f} ms   ratio {api_s / hand_s:.2f}")
+    for label, seconds in (
+        ("hand-written SQL (one statement, asyncpg, our settings)", hand_s),
+        ("domain call (kpis.program_kpis)", domain_s),
+        ("ProgramKpis over GraphQL (HTTP)", api_s),
+    ):
+        ratio = f"   ratio {seconds / hand_s:.2f}" if seconds is not hand_s else ""
+        print(f"  {label + ':':57} {seconds * 1000:8.1f} ms{ratio}")
     print("  (aim: within 1.5x of the hand-written SQL, under 1 s)")
 
 
