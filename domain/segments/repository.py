@@ -266,8 +266,9 @@ async def recompute(
     """Bring the memberships of `segments` (for one member, or everyone) in line with
     their rules, recording each entry and exit at `now`: one statement. Safe beside a
     concurrent run: a row is inserted or deleted once, and only the statement that did it
-    records the change. Runs over everyone hold the lock alone, so they insert what is
-    missing (an anti-join: one pass, no per-row conflict check); one member's runs may meet
+    records the change. Who enters and who leaves come from one full join of the wanted
+    memberships with the current ones. Runs over everyone hold the lock alone, so they
+    insert what is missing without a per-row conflict check; one member's runs may meet
     (two purchases at once) and insert ON CONFLICT DO NOTHING."""
     if not segments:
         return Recomputed(0, 0)
@@ -329,18 +330,23 @@ async def recompute(
             {f"WHERE m.id = {one}" if one else ""}
         ), desired AS MATERIALIZED (
             {" UNION ALL ".join(desired)}
+        ), diff AS MATERIALIZED (
+            -- one pass over the wanted and the current memberships: who enters, who leaves
+            SELECT d.segment_id, d.member_id, sm.id AS current
+            FROM desired d
+            FULL JOIN (
+                SELECT id, segment_id, member_id FROM segment_members
+                WHERE segment_id = ANY({ids}) {f"AND member_id = {one}" if one else ""}
+            ) sm ON sm.segment_id = d.segment_id AND sm.member_id = d.member_id
+            WHERE d.member_id IS NULL OR sm.id IS NULL
         ), entered AS (
             INSERT INTO segment_members (segment_id, member_id, since)
-            SELECT d.segment_id, d.member_id, {at} FROM desired d
-            WHERE NOT EXISTS (
-                SELECT 1 FROM segment_members sm WHERE sm.segment_id = d.segment_id AND sm.member_id = d.member_id
-            )
+            SELECT segment_id, member_id, {at} FROM diff WHERE current IS NULL
             {"ON CONFLICT (segment_id, member_id) DO NOTHING" if one else ""}
             RETURNING segment_id, member_id
         ), gone AS (
-            DELETE FROM segment_members sm
-            WHERE sm.segment_id = ANY({ids}) {f"AND sm.member_id = {one}" if one else ""}
-              AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.segment_id = sm.segment_id AND d.member_id = sm.member_id)
+            DELETE FROM segment_members sm USING diff
+            WHERE diff.member_id IS NULL AND sm.id = diff.current
             RETURNING sm.segment_id, sm.member_id
         ), logged AS (
             INSERT INTO segment_changes (segment_id, member_id, change, at)
