@@ -207,12 +207,10 @@ async def _activity(
 ) -> PurchaseActivity:
     params: list = [before, start, end]
     among = db.among("member_id", members, params)
-    if low is not None:
-        params.append(low)
-        among += f" AND member_id >= ${len(params)}"
-    if high is not None:
-        params.append(high)
-        among += f" AND member_id < ${len(params)}"
+    for bound, value in ((">=", low), ("<", high)):  # the range of ids: the index's leading column
+        if value is not None:
+            params.append(value)
+            among += f" AND member_id {bound} ${len(params)}"
     rows = await db.analytic_read(
         f"""
         WITH per_member AS (
