@@ -54,8 +54,10 @@ async def claim(program: Program, now: datetime, limit: int, lease: timedelta = 
     """Take up to `limit` due notifications, highest priority first.
 
     Each kind's queue is read in due order from its index (notifications_queue), in the
-    program's priority order, so a claim costs its batch, not the whole backlog."""
-    claimed = await notifications.claim(now, limit, now + lease, list(program.notifications.priority))
+    program's priority order after the transactional kinds, so a claim costs its batch,
+    not the whole backlog."""
+    priority = [*policy.TRANSACTIONAL, *program.notifications.priority]
+    claimed = await notifications.claim(now, limit, now + lease, priority)
     return [Queued.of(r) for r in claimed]
 
 
@@ -102,7 +104,8 @@ class Loaded:
 async def load(claimed: list[Queued], now: datetime) -> Loaded:
     member_ids = list({n.member_id for n in claimed})
     tokens: dict = defaultdict(list, await notifications.tokens_of(member_ids))
-    sent = await notifications.sent_since(member_ids, now - timedelta(days=7))
+    # what counts toward the caps: the marketing pushes sent
+    sent = await notifications.sent_since(member_ids, now - timedelta(days=7), uncounted=list(policy.TRANSACTIONAL))
     reachable = await members.reachable(member_ids)
     by_id = {r.id: _member(r, bool(tokens[r.id]), sent.get(r.id), now) for r in reachable}
     return Loaded(claimed, by_id, tokens, await _recheck(claimed))
@@ -141,7 +144,7 @@ def decide(rules: Notifications, loaded: Loaded, now: datetime) -> list[tuple[Qu
         if member is None:
             continue
         decision = policy.decide(rules, n.kind, member, now, stale=loaded.stale.get(n.id))
-        if decision.action == "SEND":
+        if decision.action == "SEND" and n.kind not in policy.TRANSACTIONAL:
             counted[n.member_id] = member.counted()
         decided.append((n, decision))
     return decided

@@ -13,15 +13,23 @@ from zoneinfo import ZoneInfo
 
 from domain.program.config import Notifications
 
-# Which consent each kind needs. Location nudges have their own opt-in; everything
-# else is marketing and needs pushMarketing.
-CONSENT = {
+# Which consent each kind needs. Location nudges have their own opt-in; the marketing
+# kinds need pushMarketing. None: a transactional push, the direct consequence of the
+# member's own action (DRAW_WON: a prize they entered for). It needs no marketing
+# consent, is not held to the marketing caps and does not count toward them; it still
+# needs a registered device (signing out, or the phone's own switch that makes FCM drop
+# the token, is how a member turns every push off: the program keeps no other opt-out),
+# and quiet hours still defer it.
+CONSENT: dict[str, str | None] = {
     "EXPIRY": "push_marketing",
     "BIRTHDAY": "push_marketing",
     "CAMPAIGN": "push_marketing",
     "JOURNEY": "push_marketing",
     "LOCATION": "location_nudges",
+    "DRAW_WON": None,
 }
+# Claimed before every marketing kind, whatever the program's priority says.
+TRANSACTIONAL = tuple(kind for kind, consent in CONSENT.items() if consent is None)
 
 
 @dataclass(frozen=True)
@@ -72,12 +80,15 @@ def quiet_hours_end(rules: Notifications, now: datetime, zone: ZoneInfo) -> date
 def decide(rules: Notifications, kind: str, member: Member, now: datetime, *, stale: str | None = None) -> Decision:
     """Send, defer (until when) or suppress (why). `stale` is the notification's own
     re-check ("still relevant?"), asked last: the general rules speak first."""
-    if not member.consents.get(CONSENT[kind], False):
-        return Decision("SUPPRESS", f"NO_CONSENT: {CONSENT[kind]} is off")
+    consent = CONSENT[kind]
+    if consent is not None and not member.consents.get(consent, False):
+        return Decision("SUPPRESS", f"NO_CONSENT: {consent} is off")
     if not member.has_devices:
         return Decision("SUPPRESS", "NO_DEVICE: no registered device")
     if in_quiet_hours(rules, now.astimezone(member.zone).time()):
         return Decision("DEFER", "QUIET_HOURS", quiet_hours_end(rules, now, member.zone))
+    if consent is None:  # transactional: the caps are marketing's budget
+        return Decision("SUPPRESS", stale) if stale else SEND
     if member.sent_today >= rules.max_per_day:
         return Decision("SUPPRESS", f"DAILY_CAP: {rules.max_per_day} already sent today")
     if member.sent_this_week >= rules.max_per_week:

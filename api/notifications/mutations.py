@@ -32,6 +32,8 @@ class NotificationKind(Enum):
     BIRTHDAY = "BIRTHDAY"
     LOCATION = "LOCATION"
     CAMPAIGN = "CAMPAIGN"
+    JOURNEY = "JOURNEY"
+    DRAW_WON = strawberry.enum_value("DRAW_WON", description="A draw the member entered named them a winner.")
 
 
 @strawberry.type(description="A phone or browser that receives the member's pushes.")

@@ -210,7 +210,7 @@ async def _draw(draw_id: uuid.UUID) -> int:
             await repository.mark_won(conn, number, coupon.id)
             await notifications.enqueue(
                 winner,
-                kind="CAMPAIGN",
+                kind="DRAW_WON",  # transactional: the member entered (notifications/policy.py)
                 title="You won!"[:120],
                 body=f"Your entry {number} won {draw.prize}. Show coupon {coupon.code} at the till.",
                 dedupe_key=f"draw-won:{number}",

@@ -30,7 +30,7 @@ class Notification(Model):
 
     id = fields.UUIDField(primary_key=True)
     member = fields.ForeignKeyField("loyalty.Member", related_name="notifications", on_delete=fields.CASCADE)
-    kind = fields.CharField(max_length=16)  # EXPIRY | BIRTHDAY | LOCATION | CAMPAIGN
+    kind = fields.CharField(max_length=16)  # EXPIRY | BIRTHDAY | LOCATION | CAMPAIGN | JOURNEY | DRAW_WON
     title = fields.CharField(max_length=120)
     body = fields.CharField(max_length=500)
     data = fields.JSONField(default=dict)

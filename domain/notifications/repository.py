@@ -335,14 +335,15 @@ async def claim(now: datetime, limit: int, claimed_until: datetime, priority: li
     return [ClaimedRow(**r) for r in rows]
 
 
-async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.UUID, SentCounts]:
+async def sent_since(member_ids: list[uuid.UUID], since: datetime, uncounted: list[str]) -> dict[uuid.UUID, SentCounts]:
     rows = await db.client().execute_query_dict(
         """
         SELECT member_id, COUNT(*) FILTER (WHERE sent_at > $2) AS week, array_agg(sent_at) AS times
         FROM notifications WHERE member_id = ANY($1::uuid[]) AND state = 'SENT' AND sent_at > $2
+          AND kind <> ALL($3::text[])
         GROUP BY member_id
         """,
-        [member_ids, since],
+        [member_ids, since, uncounted],
     )
     return {r["member_id"]: SentCounts(r["week"], tuple(r["times"])) for r in rows}
 

@@ -22,7 +22,7 @@ from domain.notifications.repository import (
 )
 
 PLATFORMS = ("IOS", "ANDROID", "WEB")
-KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN", "JOURNEY")
+KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN", "JOURNEY", "DRAW_WON")
 
 
 async def register_device(
@@ -151,8 +151,11 @@ async def tokens_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     return await repository.tokens_of(member_ids)
 
 
-async def sent_since(member_ids: list[uuid.UUID], since: datetime) -> dict[uuid.UUID, SentCounts]:
-    return await repository.sent_since(member_ids, since)
+async def sent_since(
+    member_ids: list[uuid.UUID], since: datetime, *, uncounted: list[str] | None = None
+) -> dict[uuid.UUID, SentCounts]:
+    """Pushes sent to these members after `since`, leaving out the `uncounted` kinds."""
+    return await repository.sent_since(member_ids, since, uncounted or [])
 
 
 async def record_outcomes(rows: list[Outcome], conn: BaseDBAsyncClient | None = None) -> None:

@@ -20,11 +20,15 @@ class Segment(Model):
 
 
 class SegmentMember(Model):
-    """Who is in a segment now, since when (recomputed by the worker and at each purchase)."""
+    """Who is in a segment now, since when (recomputed by the worker and at each purchase).
+    Derived rows, without foreign keys (migration 0014 says why): whatever deletes a
+    member or a segment deletes its rows here and in segment_changes."""
 
     id = fields.BigIntField(primary_key=True)
-    segment = fields.ForeignKeyField("loyalty.Segment", related_name="members", on_delete=fields.CASCADE)
-    member = fields.ForeignKeyField("loyalty.Member", related_name=False, on_delete=fields.CASCADE)
+    segment = fields.ForeignKeyField(
+        "loyalty.Segment", related_name="members", on_delete=fields.CASCADE, db_constraint=False
+    )
+    member = fields.ForeignKeyField("loyalty.Member", related_name=False, on_delete=fields.CASCADE, db_constraint=False)
     since = fields.DatetimeField()
 
     class Meta:
@@ -37,8 +41,10 @@ class SegmentChange(Model):
     """A member entering or leaving a segment, with its time: the history journeys read."""
 
     id = fields.BigIntField(primary_key=True)
-    segment = fields.ForeignKeyField("loyalty.Segment", related_name="changes", on_delete=fields.CASCADE)
-    member = fields.ForeignKeyField("loyalty.Member", related_name=False, on_delete=fields.CASCADE)
+    segment = fields.ForeignKeyField(
+        "loyalty.Segment", related_name="changes", on_delete=fields.CASCADE, db_constraint=False
+    )
+    member = fields.ForeignKeyField("loyalty.Member", related_name=False, on_delete=fields.CASCADE, db_constraint=False)
     change = fields.CharField(max_length=8)  # ENTERED | LEFT
     at = fields.DatetimeField()
 

@@ -74,39 +74,64 @@ async def adjust(
 
 # A marketer's extension reaches at most this far: a typo in the year is refused.
 MAX_EXTENSION = timedelta(days=3660)
+# Members whose wallets one transaction of a segment's extension locks and moves.
+EXTENSION_BATCH = 500
 
 
 async def extend_expiry(
-    program: Program, member_ids: list[uuid.UUID], until: datetime, *, actor: str, audience: dict, strict: bool
+    program: Program,
+    member_ids: list[uuid.UUID],
+    until: datetime,
+    *,
+    actor: str,
+    audience: dict,
+    strict: bool,
+    batch: int = EXTENSION_BATCH,
 ) -> list[uuid.UUID]:
     """A marketer moves the expiry of these members' points (spendable and pending) to
     `until`; points that already expire later keep their date. Recorded on the ledger as
     an EXTEND entry of 0 points per wallet that moved (the history says why the dates
-    changed; no sum moves) and in the audit log, in one transaction. `strict`: every id
-    must be a member (NOT_FOUND otherwise, nothing written). The members whose points moved."""
+    changed; no sum moves) and in the audit log. The members whose points moved.
+
+    `strict` (named members, at most a thousand): one transaction, and every id must be a
+    member (NOT_FOUND otherwise, nothing written). Otherwise (a segment, however large):
+    in batches of `batch` members' wallets (in id order), each its own short transaction,
+    as the expiry job does, so a purchase waits for one batch, not the whole segment.
+    Running it again moves nothing twice: a lot already expiring at `until` is left alone
+    and its wallet gets no second entry; a run cut short is completed by running it again.
+    The audit entry is written with the last batch, which commits durably (the earlier ones
+    need not wait for their WAL flush: the last commit's flush carries theirs)."""
     now = clock.now()
     if until.tzinfo is None:
         raise InvalidInput("until needs a time zone offset.", field="until")
     if until <= now or until > now + MAX_EXTENSION:
         raise InvalidInput("until must be in the future, at most 10 years ahead.", field="until")
     day = until.astimezone(program.zone).date()
-    async with in_transaction() as conn:
-        # The wallet lock, like every writer: a purchase on the same wallet waits, then sees the new dates.
-        held = [w for w in await repository.lock_wallets(conn, member_ids) if w.kind == ledger.POINTS]
-        if strict and len({w.member_id for w in held}) < len(set(member_ids)):
-            unknown = sorted(set(member_ids) - {w.member_id for w in held})
-            raise NotFound(f"No member with id {unknown[0]}.", field="memberIds")
-        details = json.dumps({"rule": "extension", "until": until.isoformat(), "by": actor[:100]})
-        extended = await repository.extend_lots(
-            conn, [w.id for w in held], until, now, f"Points now expire on {day:%d %B %Y}", details
-        )
-        await audit.record(
-            conn,
-            actor=actor,
-            action="extendPointsExpiry",
-            subject_id=audience.get("segmentKey", "members"),
-            details={**audience, "until": until.isoformat(), "membersExtended": len(extended)},
-        )
+    details = json.dumps({"rule": "extension", "until": until.isoformat(), "by": actor[:100]})
+    description = f"Points now expire on {day:%d %B %Y}"
+    members = sorted(set(member_ids))
+    size = len(members) if strict else batch
+    batches = [members[i : i + size] for i in range(0, len(members), size)] or [[]]
+    extended: list[uuid.UUID] = []
+    for i, some in enumerate(batches):
+        last = i == len(batches) - 1
+        async with in_transaction() as conn:
+            if not last:
+                await repository.relaxed_commit(conn)
+            # The wallet lock, like every writer: a purchase on the same wallet waits, then sees the new dates.
+            held = [w for w in await repository.lock_wallets(conn, some) if w.kind == ledger.POINTS]
+            if strict and len({w.member_id for w in held}) < len(some):
+                unknown = sorted(set(some) - {w.member_id for w in held})
+                raise NotFound(f"No member with id {unknown[0]}.", field="memberIds")
+            extended += await repository.extend_lots(conn, [w.id for w in held], until, now, description, details)
+            if last:
+                await audit.record(
+                    conn,
+                    actor=actor,
+                    action="extendPointsExpiry",
+                    subject_id=audience.get("segmentKey", "members"),
+                    details={**audience, "until": until.isoformat(), "membersExtended": len(extended)},
+                )
     return extended
 
 

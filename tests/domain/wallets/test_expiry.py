@@ -166,6 +166,64 @@ async def test_a_marketer_extends_a_segments_points_on_the_ledger_and_in_the_aud
     assert await entries_of(newcomer, "EXTEND") == [0]
 
 
+async def lots_of(member_ids) -> dict[int, tuple]:
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT l.id, w.member_id, l.state, l.remaining, l.expires_at FROM lots l JOIN wallets w ON w.id = l.wallet_id"
+        " WHERE w.member_id = ANY($1::uuid[])",
+        [list(member_ids)],
+    )
+    return {r["id"]: (r["member_id"], r["state"], int(r["remaining"]), r["expires_at"]) for r in rows}
+
+
+async def test_a_segments_extension_in_batches_moves_every_open_lot_once():
+    p = parse(BASE.format(earning="", expiry=MONTHLY, pending=14, welcome=40, cashback="enabled = false"), "t")
+    ms = [await new_member(p) for _ in range(7)]  # 40 spendable points each
+    for i, m in enumerate(ms[:5]):
+        for k in range(i % 3 + 1):
+            await buy(p, m, f"S-{i}-{k}", "10")  # pending for 14 days, then spendable
+    await wallets.adjust(p, member_id=ms[5], points=-40, reason="spent", idempotency_key="spent", by="t")  # no open lot
+    until = clock.now() + timedelta(days=90)
+    later = until + timedelta(days=30)
+    await wallets.extend_expiry(p, [ms[0]], later, actor="mia", audience={"memberIds": 1}, strict=True)  # later already
+    await wallets.extend_expiry(
+        p, [ms[1]], until, actor="mia", audience={"memberIds": 1}, strict=True
+    )  # a cut-short run
+    clock.advance(timedelta(days=1))
+    everyone = await segments.create(
+        p, key="all", name="All", rules=[segments.Rule("CONSENT", consent="PUSH_MARKETING", value=False)], actor="mia"
+    )
+    assert everyone.member_count == 7
+    before = await lots_of(ms)
+    states = {m: await state(m) for m in ms}
+    extends = {m: len(await entries_of(m, "EXTEND")) for m in ms}
+    assert any(s == "PENDING" for _, s, _, _ in before.values())
+
+    extended = await wallets.extend_expiry(
+        p, await segments.members_of(["all"]), until, actor="mia", audience={"segmentKey": "all"}, strict=False, batch=2
+    )
+
+    # as one transaction would leave it: every open lot expiring before `until` now expires then, the rest as they were
+    moved = {m for m, s, r, e in before.values() if s in ("AVAILABLE", "PENDING") and r > 0 and e < until}
+    assert extended == sorted(moved) == sorted(set(ms) - {ms[0], ms[1], ms[5]})
+    after = await lots_of(ms)
+    assert after == {
+        i: (m, s, r, until if m in moved and s in ("AVAILABLE", "PENDING") and r > 0 and e < until else e)
+        for i, (m, s, r, e) in before.items()
+    }
+    for m in ms:  # one EXTEND entry per wallet that moved, and no sum moved
+        assert len(await entries_of(m, "EXTEND")) == extends[m] + (m in moved)
+        assert await state(m) == states[m]
+        assert_whole(await state(m))
+    (row,) = [r for r in await audit.entries(10) if r.action == "extendPointsExpiry" and r.subject_id == "all"]
+    details = json.loads(row.details) if isinstance(row.details, str) else row.details
+    assert details["membersExtended"] == len(moved)
+
+    # run again (the marketer's retry, a run cut short): nothing moves twice
+    assert await segments.extend_points_expiry(p, segment_key="all", member_ids=None, until=until, actor="mia") == []
+    assert await lots_of(ms) == after
+    assert {m: len(await entries_of(m, "EXTEND")) for m in ms} == {m: extends[m] + (m in moved) for m in ms}
+
+
 @pytest.mark.parametrize(
     ("key", "ids", "days", "code", "field"),
     [
