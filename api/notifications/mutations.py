@@ -32,6 +32,8 @@ class NotificationKind(Enum):
     BIRTHDAY = "BIRTHDAY"
     LOCATION = "LOCATION"
     CAMPAIGN = "CAMPAIGN"
+    JOURNEY = "JOURNEY"
+    CAMPAIGN_TEST = strawberry.enum_value("CAMPAIGN_TEST", description="A marketer's test of a campaign.")
 
 
 @strawberry.type(description="A phone or browser that receives the member's pushes.")
