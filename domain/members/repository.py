@@ -286,12 +286,17 @@ def joined_days(start: datetime, end: datetime) -> list[int]:
 
 async def anniversaries_in(start: datetime, end: datetime) -> list[MemberEvent]:
     """Members whose n-th anniversary of joining (n >= 1) fell in the window: read by
-    the days they joined (an index step per day), not over every member."""
+    the days they joined (an index step per day), not over every member. The n-th
+    anniversary is joining + n years (29 February + 1 year: 28 February)."""
     rows = await db.client().execute_query_dict(
         f"""
         SELECT id, years, created_at + make_interval(years => years) AS at FROM (
-            SELECT id, created_at, date_part('year', age($2::timestamptz, created_at))::int AS years
-            FROM members WHERE {JOINED_DAY} = ANY($3::int[]) AND created_at <= $2::timestamptz - interval '1 year'
+            SELECT id, created_at, y - (created_at + make_interval(years => y) > $2::timestamptz)::int AS years
+            FROM (
+                SELECT id, created_at, (date_part('year', $2::timestamptz) - date_part('year', created_at))::int AS y
+                FROM members
+                WHERE {JOINED_DAY} = ANY($3::int[]) AND created_at <= $2::timestamptz - interval '11 months'
+            ) c
         ) m WHERE years >= 1 AND created_at + make_interval(years => years) > $1
         """,
         [start, end, joined_days(start, end)],
