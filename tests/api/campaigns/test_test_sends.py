@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from api.relay import to_global_id, uuid_of
-from domain import clock
+from domain import clock, db
 from domain.program.config import load
 from notifications import campaigns as campaign_worker
 from notifications.dispatch import dispatch_due
@@ -154,3 +154,21 @@ async def test_errors_are_precise_and_write_nothing(gql, tokens, database, fcm, 
     assert await count(database, "audit_log") == 0
     await dispatch_due(PROGRAM, sender)
     assert fcm.delivered == []
+
+
+async def test_a_device_that_changed_hands_before_the_send_gets_nothing(gql, tokens, database, fcm, sender):
+    at(LATE)
+    ana, (phone,) = await with_devices(gql, tokens, "ana@example.com", "token-shared-01")
+    bo, _ = await with_devices(gql, tokens, "bo@example.com")
+    campaign_id = await campaign(gql, tokens, [ana.id])
+    assert (await send_test(gql, tokens.marketer(), campaign_id, phone))["userErrors"] == []
+    moved = await gql(OPS["RegisterDevice"], {"fcmToken": "token-shared-01", "platform": "IOS"}, token=bo.token)
+    assert moved["data"]["registerDevice"]["device"]["id"] == phone  # the same install, Bo's now
+    await dispatch_due(PROGRAM, sender)
+    assert fcm.delivered == []  # the test was for Ana's device, not for Bo
+    conn = await db.raw_connection(database.credentials)
+    try:
+        row = await conn.fetchrow("SELECT kind, state, reason FROM notifications")
+    finally:
+        await conn.close()
+    assert tuple(row) == ("CAMPAIGN_TEST", "SUPPRESSED", "NO_DEVICE: no registered device")

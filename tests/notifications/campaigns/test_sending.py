@@ -373,3 +373,38 @@ async def test_resumed_while_a_worker_still_holds_its_lease_they_stay_with_it(fc
     await run_worker(sender)
     assert sorted(m["token"] for m in fcm.delivered) == sorted(people.values())  # each once
     assert (await campaigns.find(campaign_id)).status == "SENT"
+
+
+class PausingSender:
+    """The real sender; the campaign is paused as the worker sends its batch (in hand)."""
+
+    def __init__(self, sender, campaign_id) -> None:
+        self.sender, self.campaign_id = sender, campaign_id
+
+    async def send(self, pushes):
+        await campaigns.pause(self.campaign_id)
+        return await self.sender.send(pushes)
+
+
+async def test_paused_while_in_hand_what_is_sent_counts_and_a_retry_waits_for_resume(fcm, sender):
+    at(datetime(2030, 3, 12, 8, tzinfo=UTC))
+    people = {}
+    for i, token in enumerate(["token-hand-0001", "token-hand-0002", "quota-hand-0003", "quota-hand-0004"]):
+        people[await member(f"hand{i}@example.com", token=token)] = token
+    campaign = await campaigns.create(PROGRAM, name="Hand", audience=campaigns.Audience(member_ids=tuple(people)),
+                                      message=MESSAGE)  # fmt: skip
+    await campaigns.schedule(campaign.id, datetime(2030, 3, 12, 10, tzinfo=UTC))
+    at(datetime(2030, 3, 12, 10, tzinfo=UTC))
+    await campaign_worker.start_due(PROGRAM)
+    await dispatch_due(PROGRAM, PausingSender(sender, campaign.id))
+    assert sorted(m["token"] for m in fcm.delivered) == ["token-hand-0001", "token-hand-0002"]  # in hand: out
+    assert sorted(t for t, _ in fcm.refused) == ["quota-hand-0003", "quota-hand-0004"]  # FCM: later
+    assert await notification_states(campaign.id) == ["HELD", "HELD", "SENT", "SENT"]  # later: after resume
+    at(datetime(2030, 3, 12, 10, 10, tzinfo=UTC))  # past the retry's back-off
+    await run_worker(sender)
+    assert len(fcm.refused) == 2  # not tried again while paused
+    await campaigns.resume(campaign.id)
+    await run_worker(sender)
+    assert len(fcm.refused) == 4 and len(fcm.delivered) == 2  # tried again once resumed (FCM still says later)
+    s = await campaigns.stats(await campaigns.find(campaign.id))
+    assert (s.counts.sent, s.counts.pending) == (2, 2)
