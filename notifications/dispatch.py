@@ -54,9 +54,9 @@ async def claim(program: Program, now: datetime, limit: int, lease: timedelta = 
     """Take up to `limit` due notifications, highest priority first.
 
     Each kind's queue is read in due order from its index (notifications_queue), in the
-    program's priority order after the transactional kinds, so a claim costs its batch,
-    not the whole backlog."""
-    priority = [*policy.TRANSACTIONAL, *program.notifications.priority]
+    program's priority order after the kinds outside the caps, so a claim costs its
+    batch, not the whole backlog."""
+    priority = [*policy.UNCAPPED, *program.notifications.priority]
     claimed = await notifications.claim(now, limit, now + lease, priority)
     return [Queued.of(r) for r in claimed]
 
@@ -80,7 +80,7 @@ async def dispatch_due(
 async def _dispatch(program: Program, sender, claimed: list[Queued], now: datetime, result: DispatchResult) -> None:
     loaded = await load(claimed, now)
     decided = decide(program.notifications, loaded, now)
-    sending = [(n, loaded.tokens[n.member_id]) for n, d in decided if d.action == "SEND"]
+    sending = [(n, loaded.targets(n)) for n, d in decided if d.action == "SEND"]
     answers = await send(sender, sending)
     rows = [Written.of(n, d) for n, d in decided if d.action != "SEND"]
     rows += [answered(n, a, now) for (n, _), a in zip(sending, answers, strict=True)]
@@ -99,16 +99,26 @@ class Loaded:
     members: dict[uuid.UUID, policy.Member]  # a deleted member is absent
     tokens: dict[uuid.UUID, list[str]]
     stale: dict[uuid.UUID, str]  # by notification: the nudge's re-check said no longer relevant, and why
+    devices: dict[uuid.UUID, tuple[uuid.UUID, str]] = field(default_factory=dict)  # named devices: (member, token)
+
+    def targets(self, n: Queued) -> list[str]:
+        """The tokens a notification goes to: all of its member's, or the one device it
+        names while that device is still the member's."""
+        if n.device_id is None:
+            return self.tokens[n.member_id]
+        owner, token = self.devices.get(n.device_id, (None, ""))
+        return [token] if owner == n.member_id else []
 
 
 async def load(claimed: list[Queued], now: datetime) -> Loaded:
     member_ids = list({n.member_id for n in claimed})
     tokens: dict = defaultdict(list, await notifications.tokens_of(member_ids))
     # what counts toward the caps: the marketing pushes sent
-    sent = await notifications.sent_since(member_ids, now - timedelta(days=7), uncounted=list(policy.TRANSACTIONAL))
+    sent = await notifications.sent_since(member_ids, now - timedelta(days=7), policy.UNCAPPED)
     reachable = await members.reachable(member_ids)
     by_id = {r.id: _member(r, bool(tokens[r.id]), sent.get(r.id), now) for r in reachable}
-    return Loaded(claimed, by_id, tokens, await _recheck(claimed))
+    devices = await notifications.device_tokens(list({n.device_id for n in claimed if n.device_id is not None}))
+    return Loaded(claimed, by_id, tokens, await _recheck(claimed), devices)
 
 
 def _member(row: members.Reachable, has_devices: bool, sent: SentCounts | None, now: datetime) -> policy.Member:
@@ -135,16 +145,18 @@ async def _recheck(claimed: list[Queued]) -> dict[uuid.UUID, str]:
 
 def decide(rules: Notifications, loaded: Loaded, now: datetime) -> list[tuple[Queued, policy.Decision]]:
     """The policy for each notification of the batch, in claim order (priority first):
-    each send counts at once, so the rest of the batch sees the caps. A notification
-    whose member is gone is left out: its claim lapses."""
+    each send counts at once, so the rest of the batch sees the caps (an explicit one,
+    a marketer's test, does not count). A notification whose member is gone is left out:
+    its claim lapses."""
     counted = dict(loaded.members)
     decided = []
     for n in loaded.claimed:
         member = counted.get(n.member_id)
         if member is None:
             continue
-        decision = policy.decide(rules, n.kind, member, now, stale=loaded.stale.get(n.id))
-        if decision.action == "SEND" and n.kind not in policy.TRANSACTIONAL:
+        facts = member if n.device_id is None else member.on_devices(bool(loaded.targets(n)))
+        decision = policy.decide(rules, n.kind, facts, now, stale=loaded.stale.get(n.id))
+        if decision.action == "SEND" and n.kind not in policy.UNCAPPED:
             counted[n.member_id] = member.counted()
         decided.append((n, decision))
     return decided

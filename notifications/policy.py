@@ -27,9 +27,19 @@ CONSENT: dict[str, str | None] = {
     "JOURNEY": "push_marketing",
     "LOCATION": "location_nudges",
     "DRAW_WON": None,
+    "CAMPAIGN_TEST": "push_marketing",
 }
-# Claimed before every marketing kind, whatever the program's priority says.
+# Transactional pushes (consent None above): claimed before every marketing kind,
+# whatever the program's priority says.
 TRANSACTIONAL = tuple(kind for kind, consent in CONSENT.items() if consent is None)
+# Sent because a marketer asked, to one named device, to see a campaign before it goes
+# out (sendCampaignTest): waiting for the morning or giving way to a cap would defeat the
+# point, and it is not the program talking to the member, so it goes out at once, outside
+# the quiet hours and the caps, and counts toward neither. Consent still applies: it is
+# marketing text on a member's phone.
+EXPLICIT = ("CAMPAIGN_TEST",)
+# Outside the caps, not counted toward them, and first in every claim.
+UNCAPPED = (*EXPLICIT, *TRANSACTIONAL)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,10 @@ class Member:
         this runs once per push, and replace costs twice as much.)"""
         return Member(self.zone, self.consents, self.has_devices, self.sent_today + 1, self.sent_this_week + 1)
 
+    def on_devices(self, has_devices: bool) -> Member:
+        """For a notification to one named device: whether that device is there."""
+        return Member(self.zone, self.consents, has_devices, self.sent_today, self.sent_this_week)
+
 
 def in_quiet_hours(rules: Notifications, local: time) -> bool:
     start, end = rules.quiet_hours.start, rules.quiet_hours.end
@@ -85,6 +99,8 @@ def decide(rules: Notifications, kind: str, member: Member, now: datetime, *, st
         return Decision("SUPPRESS", f"NO_CONSENT: {consent} is off")
     if not member.has_devices:
         return Decision("SUPPRESS", "NO_DEVICE: no registered device")
+    if kind in EXPLICIT:
+        return SEND
     if in_quiet_hours(rules, now.astimezone(member.zone).time()):
         return Decision("DEFER", "QUIET_HOURS", quiet_hours_end(rules, now, member.zone))
     if consent is None:  # transactional: the caps are marketing's budget

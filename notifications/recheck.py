@@ -26,6 +26,7 @@ class Queued:
     data: dict[str, str]  # FCM data values are strings
     attempts: int
     due_at: datetime
+    device_id: uuid.UUID | None = None  # only this device of the member (a test send)
 
     @classmethod
     def of(cls, row: ClaimedRow) -> Queued:
@@ -41,6 +42,7 @@ class Queued:
             data={str(k): str(v) for k, v in (data or {}).items()},
             attempts=row.attempts,
             due_at=row.due_at,
+            device_id=row.device_id,
         )
 
 

@@ -13,14 +13,14 @@ from domain.audit import service as audit
 @strawberry.type(description="A marketer's change: who, what, when.")
 class AuditEntry:
     actor: str = strawberry.field(description="The subject of the marketer token that made it.")
-    action: str = strawberry.field(description="createSegment, createOffer, createReward.")
+    action: str = strawberry.field(description="createSegment, createOffer, createReward, sendCampaignTest…")
     subject_id: strawberry.ID = strawberry.field(description="The global ID of what was created.")
     input: str = strawberry.field(description="The input as validated, compact JSON.")
     at: datetime
     seq: strawberry.Private[int]
 
 
-_TYPES = {"createSegment": "Segment", "createOffer": "Offer", "createReward": "Reward"}
+_TYPES = {"createSegment": "Segment", "createOffer": "Offer", "createReward": "Reward", "sendCampaignTest": "Campaign"}
 
 
 @strawberry.type

@@ -79,9 +79,30 @@ class ResumeCampaignInput:
     campaign_id: strawberry.ID
 
 
+@strawberry.input
+class SendCampaignTestInput:
+    campaign_id: strawberry.ID
+    device_id: strawberry.ID = strawberry.field(description="The one device that gets the test (a Device ID).")
+    variant: str | None = strawberry.field(default=None, description="A variant's key; the first one if left out.")
+    locale: str | None = strawberry.field(
+        default=None, description="Whose language's text (fr-CA falls back to fr, then to the message); by default "
+        "that of the device's member."
+    )  # fmt: skip
+
+
 @strawberry.type
 class CampaignPayload:
     campaign: Campaign | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="A test queued for one device: it goes out on the worker's next pass.")
+class SendCampaignTestPayload:
+    campaign: Campaign | None
+    variant: str | None
+    locale: str | None = strawberry.field(description="The language whose text was chosen.")
+    title: str | None = strawberry.field(description="As the device shows it: [Test] and the variant's title.")
+    body: str | None
     user_errors: list[UserError]
 
 
@@ -151,6 +172,29 @@ class CampaignsMutation:
     @strawberry.mutation(permission_classes=[IsMarketer], description="Send the rest of a paused campaign.")
     async def resume_campaign(self, info: Info, input: ResumeCampaignInput) -> CampaignPayload:
         return await _changed(campaigns.resume, input.campaign_id)
+
+    @strawberry.mutation(
+        permission_classes=[IsMarketer],
+        description="Send a draft, scheduled or paused campaign's message, marked [Test], to one device now (its "
+        "member must consent to marketing pushes); no recipient, no stats, outside quiet hours and caps. Audited.",
+    )
+    async def send_campaign_test(self, info: Info, input: SendCampaignTestInput) -> SendCampaignTestPayload:
+        try:
+            sent = await campaigns.send_test(
+                uuid_of(input.campaign_id, "Campaign", field="campaignId"),
+                uuid_of(input.device_id, "Device", field="deviceId"),
+                variant=input.variant,
+                locale=input.locale,
+                actor=info.context.principal().subject,
+            )
+        except DomainError as exc:
+            return SendCampaignTestPayload(
+                campaign=None, variant=None, locale=None, title=None, body=None, user_errors=UserError.of(exc)
+            )
+        return SendCampaignTestPayload(
+            campaign=Campaign.of(sent.campaign), variant=sent.variant, locale=sent.locale, title=sent.title,
+            body=sent.body, user_errors=[],
+        )  # fmt: skip
 
 
 async def _changed(change, campaign_id: str) -> CampaignPayload:

@@ -34,6 +34,7 @@ class NotificationKind(Enum):
     CAMPAIGN = "CAMPAIGN"
     JOURNEY = "JOURNEY"
     DRAW_WON = strawberry.enum_value("DRAW_WON", description="A draw the member entered named them a winner.")
+    CAMPAIGN_TEST = strawberry.enum_value("CAMPAIGN_TEST", description="A marketer's test of a campaign.")
 
 
 @strawberry.type(description="A phone or browser that receives the member's pushes.")

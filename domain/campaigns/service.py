@@ -20,10 +20,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain import clock, text
+from domain.audit import service as audit
 from domain.campaigns import repository
 from domain.campaigns.errors import AlreadyStarted
 from domain.campaigns.repository import CampaignRow, NewRecipient
-from domain.errors import Expired, InvalidInput, NotFound
+from domain.errors import Expired, InvalidInput, NotEligible, NotFound
 from domain.members import service as members
 from domain.members.service import AudienceMember
 from domain.notifications import service as notifications
@@ -33,6 +34,9 @@ from domain.purchases import service as purchases
 from domain.segments import service as segments
 
 KIND = "CAMPAIGN"
+TEST_KIND = "CAMPAIGN_TEST"  # a marketer's test send, to one named device
+TEST_PREFIX = "[Test] "
+TESTABLE = ("DRAFT", "SCHEDULED", "PAUSED")
 # The segments every program has (the contract); resolved by the segments area.
 MAX_AUDIENCE_IDS = 10_000
 MAX_VARIANTS = 5
@@ -265,6 +269,60 @@ async def preview(program: Program, campaign: CampaignRow) -> Preview:
         len(audience), len(audience) - len(treated), len(treated) - len(consenting), len(consenting) - reachable,
         reachable,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TestSend:
+    """What a test send queued for the device."""
+
+    campaign: CampaignRow
+    variant: str
+    locale: str
+    title: str
+    body: str
+
+
+async def send_test(
+    campaign_id: uuid.UUID, device_id: uuid.UUID, *, variant: str | None = None, locale: str | None = None, actor: str
+) -> TestSend:
+    """The campaign's message (a variant's, in a language: by default the first variant,
+    in the device's member's language), marked as a test, queued for that one device; the
+    worker sends it on its next pass. A test is no recipient of the campaign and moves
+    none of its stats, and the push policy sends it at any hour, outside the caps and not
+    counting toward them (notifications.policy.EXPLICIT): it is the marketer's own
+    explicit request, not the program messaging a member. Audited."""
+    campaign = await _existing(campaign_id)
+    if campaign.status not in TESTABLE:
+        raise AlreadyStarted(f"This campaign is {campaign.status.lower()}: tests are for a draft, scheduled or "
+                             "paused one.", field="campaignId")  # fmt: skip
+    variants = {v["key"]: v for v in campaign.variants}
+    key = campaign.variants[0]["key"] if variant is None else variant
+    if key not in variants:
+        raise InvalidInput(f"No such variant: this campaign's are {', '.join(variants)}.", field="variant")
+    if locale is not None and (len(locale) > 35 or not LOCALE.match(locale)):
+        raise InvalidInput("Use a BCP 47 language tag such as en or fr-CA.", field="locale")
+    device = await notifications.device(device_id)
+    member = await members.find(device.member_id) if device is not None else None
+    if device is None or member is None:
+        raise NotFound("No device with this id.", field="deviceId")
+    if not member.push_marketing:  # the dispatcher would suppress it (NO_CONSENT): say so now
+        raise NotEligible("This device's member has not agreed to marketing pushes.", field="deviceId")
+    locale = locale or member.locale
+    title, body = localized(variants[key], locale)
+    title = (TEST_PREFIX + title)[:120]
+    data = {"campaignId": str(campaign.id), "variant": key, "test": "true"}
+    if variants[key]["deep_link"]:
+        data["deepLink"] = variants[key]["deep_link"]
+    if campaign.offer_id:
+        data["offerId"] = str(campaign.offer_id)  # shown as recipients get it; a test grants nothing
+    async with in_transaction() as conn:
+        await notifications.enqueue(
+            member.id, kind=TEST_KIND, title=title, body=body, dedupe_key=f"campaign-test:{uuid.uuid4()}",
+            due_at=clock.now(), data=data, conn=conn, device_id=device.id,
+        )  # fmt: skip
+        details = {"deviceId": str(device.id), "variant": key, "locale": locale}
+        await audit.record(conn, actor=actor, action="sendCampaignTest", subject_id=campaign.id, details=details)
+    return TestSend(campaign, key, locale, title, body)
 
 
 # -- sending ------------------------------------------------------------------------------

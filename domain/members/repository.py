@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -267,15 +267,38 @@ async def tier_moves_in(start: datetime, end: datetime) -> list[MemberEvent]:
     return [MemberEvent(r["id"], r["tier_key"], r["tier_changed_at"]) for r in rows]
 
 
+# The month and day a member joined (UTC) as one number (0312: 12 March): the index
+# members_joined_day (migration 0013) is on this very expression.
+JOINED_DAY = (
+    "((date_part('month', created_at AT TIME ZONE 'UTC') * 100 + date_part('day', created_at AT TIME ZONE 'UTC'))::int)"
+)
+
+
+def joined_days(start: datetime, end: datetime) -> list[int]:
+    """The JOINED_DAY values whose anniversaries can fall in (start, end]: each UTC day
+    from the day before to the day after (the anniversary arithmetic runs in the
+    session's zone), and 29 February with the 28th (its anniversary in other years)."""
+    first, last = (start - timedelta(days=1)).astimezone(UTC).date(), (end + timedelta(days=1)).astimezone(UTC).date()
+    dates = [first + timedelta(days=n) for n in range(min((last - first).days, 366) + 1)]
+    days = {d.month * 100 + d.day for d in dates}
+    return sorted(days | ({229} if 228 in days else set()))
+
+
 async def anniversaries_in(start: datetime, end: datetime) -> list[MemberEvent]:
-    """Members whose n-th anniversary of joining (n >= 1) fell in the window."""
+    """Members whose n-th anniversary of joining (n >= 1) fell in the window: read by
+    the days they joined (an index step per day), not over every member. The n-th
+    anniversary is joining + n years (29 February + 1 year: 28 February)."""
     rows = await db.client().execute_query_dict(
-        """
+        f"""
         SELECT id, years, created_at + make_interval(years => years) AS at FROM (
-            SELECT id, created_at, date_part('year', age($2::timestamptz, created_at))::int AS years
-            FROM members WHERE created_at <= $2::timestamptz - interval '1 year'
+            SELECT id, created_at, y - (created_at + make_interval(years => y) > $2::timestamptz)::int AS years
+            FROM (
+                SELECT id, created_at, (date_part('year', $2::timestamptz) - date_part('year', created_at))::int AS y
+                FROM members
+                WHERE {JOINED_DAY} = ANY($3::int[]) AND created_at <= $2::timestamptz - interval '11 months'
+            ) c
         ) m WHERE years >= 1 AND created_at + make_interval(years => years) > $1
         """,
-        [start, end],
+        [start, end, joined_days(start, end)],
     )
     return [MemberEvent(r["id"], str(r["years"]), r["at"]) for r in rows]

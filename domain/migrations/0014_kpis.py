@@ -18,7 +18,7 @@ FOREIGN_KEYS = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [('loyalty', '0012_standing')]
+    dependencies = [('loyalty', '0013_campaign_tests')]
 
     initial = False
 

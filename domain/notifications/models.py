@@ -26,14 +26,21 @@ class Notification(Model):
 
     state: QUEUED (due at `due_at`), SENDING (claimed by a worker until
     `claimed_until`), SENT, FAILED, SUPPRESSED (with `reason`), HELD (a paused
-    campaign's: back to QUEUED when it resumes)."""
+    campaign's: back to QUEUED when it resumes). A campaign paused while a worker has
+    some in hand holds those too: the worker's answer still lands (sent is sent), but
+    if it dies, its lapsed lease leaves them HELD, not QUEUED."""
 
     id = fields.UUIDField(primary_key=True)
     member = fields.ForeignKeyField("loyalty.Member", related_name="notifications", on_delete=fields.CASCADE)
-    kind = fields.CharField(max_length=16)  # EXPIRY | BIRTHDAY | LOCATION | CAMPAIGN | JOURNEY | DRAW_WON
+    # EXPIRY | BIRTHDAY | LOCATION | CAMPAIGN | JOURNEY | DRAW_WON | CAMPAIGN_TEST
+    kind = fields.CharField(max_length=16)
     title = fields.CharField(max_length=120)
     body = fields.CharField(max_length=500)
     data = fields.JSONField(default=dict)
+    # Set: only this device of the member gets it (a marketer's test send); null: all of
+    # them. Not a foreign key: a device removed before the send leaves it to be
+    # suppressed (NO_DEVICE), and removing devices (FCM prunes thousands) needs no index here.
+    device_id = fields.UUIDField(null=True)
     # The same reason to write twice (a job run twice, two workers) is one notification.
     dedupe_key = fields.CharField(max_length=200, unique=True)
     state = fields.CharField(max_length=12, default="QUEUED")

@@ -71,6 +71,7 @@ class ClaimedRow:
     data: Any
     attempts: int
     due_at: datetime
+    device_id: uuid.UUID | None  # only this device of the member (a test send); None: all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,14 @@ async def device(device_id: uuid.UUID) -> DeviceRow | None:
     return DeviceRow(**rows[0]) if rows else None
 
 
+async def device_tokens(device_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+    """device id -> (its member, its FCM token), for those that still exist."""
+    rows = await db.client().execute_query_dict(
+        "SELECT id, member_id, fcm_token FROM devices WHERE id = ANY($1::uuid[])", [device_ids]
+    )
+    return {r["id"]: (r["member_id"], r["fcm_token"]) for r in rows}
+
+
 async def tokens_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     """The FCM tokens of each member (absent: none)."""
     out: dict[uuid.UUID, list[str]] = {}
@@ -206,11 +215,26 @@ async def insert_many(kind: str, rows: list[Queue], now: datetime, conn: BaseDBA
     return len(done)
 
 
-async def move_state(notification_ids: list[uuid.UUID], from_state: str, to_state: str, conn: BaseDBAsyncClient) -> int:
-    """Those of these notifications in `from_state` now in `to_state`; how many moved."""
+async def hold(notification_ids: list[uuid.UUID], conn: BaseDBAsyncClient) -> int:
+    """Those of these notifications queued or in a worker's hand now HELD (their lease,
+    if any, kept: `release` reads it); how many."""
     rows = await conn.execute_query_dict(
-        "UPDATE notifications SET state = $3 WHERE id = ANY($1::uuid[]) AND state = $2 RETURNING id",
-        [notification_ids, from_state, to_state],
+        "UPDATE notifications SET state = 'HELD' WHERE id = ANY($1::uuid[]) AND state IN ('QUEUED', 'SENDING')"
+        " RETURNING id",
+        [notification_ids],
+    )
+    return len(rows)
+
+
+async def release(notification_ids: list[uuid.UUID], now: datetime, conn: BaseDBAsyncClient) -> int:
+    """Those of these notifications HELD back: to the worker that still holds a live lease
+    on one (SENDING), else to the queue; how many."""
+    rows = await conn.execute_query_dict(
+        """
+        UPDATE notifications SET state = CASE WHEN claimed_until > $2 THEN 'SENDING' ELSE 'QUEUED' END
+        WHERE id = ANY($1::uuid[]) AND state = 'HELD' RETURNING id
+        """,
+        [notification_ids, now],
     )
     return len(rows)
 
@@ -239,16 +263,17 @@ async def insert(
     due_at: datetime,
     now: datetime,
     conn: BaseDBAsyncClient | None = None,
+    device_id: uuid.UUID | None = None,
 ) -> bool:
     """Queue one, once per dedupe key; whether it is new."""
     rows = await db.client(conn).execute_query_dict(
         """
         INSERT INTO notifications (id, member_id, kind, title, body, data, dedupe_key, state, due_at, attempts,
-                                   created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED', $8, 0, $9)
+                                   created_at, device_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED', $8, 0, $9, $10)
         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
         """,
-        [uuid.uuid4(), member_id, kind, title, body, json.dumps(data), dedupe_key, due_at, now],
+        [uuid.uuid4(), member_id, kind, title, body, json.dumps(data), dedupe_key, due_at, now, device_id],
     )
     return bool(rows)
 
@@ -326,7 +351,7 @@ async def claim(now: datetime, limit: int, claimed_until: datetime, priority: li
         ), claimed AS (
             UPDATE notifications n SET state = 'SENDING', claimed_until = $3, attempts = n.attempts + 1
             WHERE n.id = ANY(ARRAY(SELECT id FROM due))  -- by primary key: a join would read the table
-            RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at
+            RETURNING n.id, n.member_id, n.kind, n.title, n.body, n.data, n.attempts, n.due_at, n.device_id
         )
         SELECT * FROM claimed ORDER BY array_position($4, kind), due_at, id  -- the caps go to the first
         """,
@@ -349,10 +374,14 @@ async def sent_since(member_ids: list[uuid.UUID], since: datetime, uncounted: li
 
 
 async def write_outcomes(rows: list[Outcome], conn: BaseDBAsyncClient | None = None) -> None:
-    """The outcomes of a batch, in one statement."""
+    """The outcomes of a batch, in one statement. A notification HELD while in the
+    worker's hand (its campaign paused) takes a final answer, but stays HELD when it is
+    to be tried again later."""
     await db.client(conn).execute_query(
         """
-        UPDATE notifications n SET state = w.state, reason = w.reason, provider_message_id = w.message_id,
+        UPDATE notifications n
+        SET state = CASE WHEN n.state = 'HELD' AND w.state = 'QUEUED' THEN 'HELD' ELSE w.state END,
+               reason = w.reason, provider_message_id = w.message_id,
                sent_at = w.sent_at, due_at = COALESCE(w.due_at, n.due_at), claimed_until = NULL
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
              AS w(id, state, reason, message_id, sent_at, due_at)

@@ -22,7 +22,8 @@ from domain.notifications.repository import (
 )
 
 PLATFORMS = ("IOS", "ANDROID", "WEB")
-KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN", "JOURNEY", "DRAW_WON")
+# CAMPAIGN_TEST: a marketer's test of a campaign, to one named device.
+KINDS = ("EXPIRY", "BIRTHDAY", "LOCATION", "CAMPAIGN", "JOURNEY", "DRAW_WON", "CAMPAIGN_TEST")
 
 
 async def register_device(
@@ -75,12 +76,14 @@ async def enqueue(
     due_at: datetime,
     data: dict | None = None,
     conn=None,
+    device_id: uuid.UUID | None = None,
 ) -> bool:
     """Record a notification to send at `due_at`, once per dedupe key. Returns
-    whether it is new (False: this reason was recorded before)."""
+    whether it is new (False: this reason was recorded before). With `device_id`, only
+    that device of the member gets it (if it is still theirs when it is sent)."""
     assert kind in KINDS
     return await repository.insert(
-        member_id, kind, title[:120], body[:500], data or {}, dedupe_key[:200], due_at, clock.now(), conn
+        member_id, kind, title[:120], body[:500], data or {}, dedupe_key[:200], due_at, clock.now(), conn, device_id
     )
 
 
@@ -97,14 +100,17 @@ async def with_devices(member_ids: list[uuid.UUID]) -> set[uuid.UUID]:
 
 
 async def hold(notification_ids: list[uuid.UUID], conn: BaseDBAsyncClient) -> int:
-    """Keep these queued notifications from the dispatcher (HELD) until `release`; those a
-    worker has claimed already go out."""
-    return await repository.move_state(notification_ids, "QUEUED", "HELD", conn)
+    """Keep these notifications from the dispatcher (HELD) until `release`. Those a worker
+    has in hand go out and are recorded; if it dies instead, they stay HELD when its lease
+    lapses (not back in the queue), and one it is told to try later stays HELD too."""
+    return await repository.hold(notification_ids, conn)
 
 
 async def release(notification_ids: list[uuid.UUID], conn: BaseDBAsyncClient) -> int:
-    """Held notifications back in the queue, due at once if their time has passed."""
-    return await repository.move_state(notification_ids, "HELD", "QUEUED", conn)
+    """Held notifications back in the queue, due at once if their time has passed; one a
+    worker still holds a live lease on goes back to that worker (SENDING), so it is not
+    sent twice."""
+    return await repository.release(notification_ids, clock.now(), conn)
 
 
 async def opened_among(notification_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -151,11 +157,16 @@ async def tokens_of(member_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     return await repository.tokens_of(member_ids)
 
 
+async def device_tokens(device_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+    """device id -> (its member now, its FCM token); a removed device is absent."""
+    return await repository.device_tokens(device_ids) if device_ids else {}
+
+
 async def sent_since(
-    member_ids: list[uuid.UUID], since: datetime, *, uncounted: list[str] | None = None
+    member_ids: list[uuid.UUID], since: datetime, uncounted: tuple[str, ...] = ()
 ) -> dict[uuid.UUID, SentCounts]:
-    """Pushes sent to these members after `since`, leaving out the `uncounted` kinds."""
-    return await repository.sent_since(member_ids, since, uncounted or [])
+    """What each member was sent since `since`, leaving out the kinds `uncounted`."""
+    return await repository.sent_since(member_ids, since, list(uncounted))
 
 
 async def record_outcomes(rows: list[Outcome], conn: BaseDBAsyncClient | None = None) -> None:

@@ -263,15 +263,19 @@ async def buyers_within(member_ids: list[uuid.UUID], starts: list[datetime], end
 
 
 async def nth_purchases_in(n: int, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:
-    """(member, when) of each member whose n-th purchase (not fully refunded) was made in (start, end]."""
+    """(member, when) of each member whose n-th purchase (not fully refunded) was made in
+    (start, end]: the window's buyers from purchases_counted_at (migration 0013), then at
+    most n of each one's purchases from (member_id, occurred_at)."""
     rows = await db.client().execute_query_dict(
         """
-        SELECT member_id, occurred_at FROM (
-            SELECT member_id, occurred_at, row_number() OVER (PARTITION BY member_id ORDER BY occurred_at, id) AS n
-            FROM purchases
-            WHERE refunded_amount < amount
-              AND member_id IN (SELECT member_id FROM purchases WHERE occurred_at > $2 AND occurred_at <= $3)
-        ) p WHERE n = $1 AND occurred_at > $2 AND occurred_at <= $3
+        SELECT w.member_id, nth.occurred_at FROM (
+            SELECT DISTINCT member_id FROM purchases
+            WHERE occurred_at > $2 AND occurred_at <= $3 AND refunded_amount < amount
+        ) w CROSS JOIN LATERAL (
+            SELECT occurred_at FROM purchases p WHERE p.member_id = w.member_id AND p.refunded_amount < p.amount
+            ORDER BY p.occurred_at, p.id OFFSET $1 - 1 LIMIT 1
+        ) nth
+        WHERE nth.occurred_at > $2 AND nth.occurred_at <= $3
         """,
         [n, start, end],
     )

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 from tortoise import connections
 
+from domain import clock
 from domain.campaigns import service as campaigns
+from domain.notifications import service as notifications
 from domain.segments import service as segments
 from notifications import campaigns as campaign_worker
-from notifications.dispatch import dispatch_due
+from notifications.dispatch import claim, dispatch_due
 from notifications.push import FcmSender
 from tests.conftest import buy
 from tests.notifications.conftest import PROGRAM, at, member
@@ -304,3 +306,105 @@ async def test_a_campaign_to_at_risk_reaches_at_ten_local_the_non_holdout_consen
     assert dict(s.counts.suppressed_by_reason) == {"NO_CONSENT": unconsented}
     assert s.holdout == len(held_out) and s.holdout + s.counts.targeted == len(at_risk)
     assert s.counts.converted == 0 and s.holdout_converted == 0  # nobody bought since
+
+
+async def _six_due_at_ten(prefix: str) -> tuple[uuid.UUID, dict[uuid.UUID, str]]:
+    """Six members and a campaign to them that has started at 10:00 UTC (queued, unsent)."""
+    at(datetime(2030, 3, 12, 8, tzinfo=UTC))
+    people = {}
+    for i in range(6):
+        token = f"token-{prefix}-{i:04d}"
+        people[await member(f"{prefix}{i}@example.com", token=token)] = token
+    campaign = await campaigns.create(PROGRAM, name=prefix, audience=campaigns.Audience(member_ids=tuple(people)),
+                                      message=MESSAGE)  # fmt: skip
+    await campaigns.schedule(campaign.id, datetime(2030, 3, 12, 10, tzinfo=UTC))
+    at(datetime(2030, 3, 12, 10, tzinfo=UTC))
+    await campaign_worker.start_due(PROGRAM)
+    return campaign.id, people
+
+
+async def notification_states(campaign_id) -> list[str]:
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT n.state FROM notifications n JOIN campaign_recipients r ON r.notification_id = n.id"
+        " WHERE r.campaign_id = $1 ORDER BY n.state",
+        [campaign_id],
+    )
+    return [r["state"] for r in rows]
+
+
+async def test_a_paused_campaigns_claims_whose_worker_died_stay_held_until_resumed(fcm, sender):
+    campaign_id, people = await _six_due_at_ten("dead")
+    claimed = await claim(PROGRAM, clock.now(), 4)  # a worker takes four, then dies before sending
+    assert len(claimed) == 4
+    assert (await campaigns.pause(campaign_id)).status == "PAUSED"
+    at(datetime(2030, 3, 12, 10, 5, tzinfo=UTC))  # its two-minute lease has lapsed
+    await run_worker(sender)
+    assert fcm.delivered == []  # neither the four it held nor the two still queued
+    assert await notification_states(campaign_id) == ["HELD"] * 6
+
+    # A marketer's test still goes to a paused campaign's named device, and only there.
+    ana = next(iter(people))
+    (device,) = await notifications.devices_of(ana)
+    test = await campaigns.send_test(campaign_id, device.id, actor="mia")
+    await run_worker(sender)
+    assert [(m["token"], m["notification"]["title"]) for m in fcm.delivered] == [(people[ana], "[Test] Spring menu")]
+    fcm.reset()
+    assert test.campaign.status == "PAUSED"
+
+    assert (await campaigns.resume(campaign_id)).status == "SENDING"
+    await run_worker(sender)
+    assert sorted(m["token"] for m in fcm.delivered) == sorted(people.values())  # each once
+    assert (await campaigns.find(campaign_id)).status == "SENT"
+    s = await campaigns.stats(await campaigns.find(campaign_id))
+    assert (s.counts.targeted, s.counts.sent, s.counts.pending) == (6, 6, 0)
+
+
+async def test_resumed_while_a_worker_still_holds_its_lease_they_stay_with_it(fcm, sender):
+    campaign_id, people = await _six_due_at_ten("live")
+    claimed = await claim(PROGRAM, clock.now(), 4)  # lease until 10:02
+    await campaigns.pause(campaign_id)
+    at(datetime(2030, 3, 12, 10, 1, tzinfo=UTC))
+    await campaigns.resume(campaign_id)  # the lease is live: those four are still that worker's
+    assert await notification_states(campaign_id) == ["QUEUED"] * 2 + ["SENDING"] * 4
+    await run_worker(sender)  # another worker: the two that were queued, not the four
+    assert len(fcm.delivered) == 2
+    assert {m["token"] for m in fcm.delivered}.isdisjoint(people[n.member_id] for n in claimed)
+    at(datetime(2030, 3, 12, 10, 3, tzinfo=UTC))  # the first worker died: its lease lapses
+    await run_worker(sender)
+    assert sorted(m["token"] for m in fcm.delivered) == sorted(people.values())  # each once
+    assert (await campaigns.find(campaign_id)).status == "SENT"
+
+
+class PausingSender:
+    """The real sender; the campaign is paused as the worker sends its batch (in hand)."""
+
+    def __init__(self, sender, campaign_id) -> None:
+        self.sender, self.campaign_id = sender, campaign_id
+
+    async def send(self, pushes):
+        await campaigns.pause(self.campaign_id)
+        return await self.sender.send(pushes)
+
+
+async def test_paused_while_in_hand_what_is_sent_counts_and_a_retry_waits_for_resume(fcm, sender):
+    at(datetime(2030, 3, 12, 8, tzinfo=UTC))
+    people = {}
+    for i, token in enumerate(["token-hand-0001", "token-hand-0002", "quota-hand-0003", "quota-hand-0004"]):
+        people[await member(f"hand{i}@example.com", token=token)] = token
+    campaign = await campaigns.create(PROGRAM, name="Hand", audience=campaigns.Audience(member_ids=tuple(people)),
+                                      message=MESSAGE)  # fmt: skip
+    await campaigns.schedule(campaign.id, datetime(2030, 3, 12, 10, tzinfo=UTC))
+    at(datetime(2030, 3, 12, 10, tzinfo=UTC))
+    await campaign_worker.start_due(PROGRAM)
+    await dispatch_due(PROGRAM, PausingSender(sender, campaign.id))
+    assert sorted(m["token"] for m in fcm.delivered) == ["token-hand-0001", "token-hand-0002"]  # in hand: out
+    assert sorted(t for t, _ in fcm.refused) == ["quota-hand-0003", "quota-hand-0004"]  # FCM: later
+    assert await notification_states(campaign.id) == ["HELD", "HELD", "SENT", "SENT"]  # later: after resume
+    at(datetime(2030, 3, 12, 10, 10, tzinfo=UTC))  # past the retry's back-off
+    await run_worker(sender)
+    assert len(fcm.refused) == 2  # not tried again while paused
+    await campaigns.resume(campaign.id)
+    await run_worker(sender)
+    assert len(fcm.refused) == 4 and len(fcm.delivered) == 2  # tried again once resumed (FCM still says later)
+    s = await campaigns.stats(await campaigns.find(campaign.id))
+    assert (s.counts.sent, s.counts.pending) == (2, 2)

@@ -178,3 +178,17 @@ async def test_the_anniversary_of_joining_fires_once_a_year(fcm, sender):
     await worker(program, sender)
     assert titles(fcm, "token-ana-0001") == ["A year together", "A year together"]
     assert [r.occurrence for r in await journeys.runs_of(ana)] == ["1", "2"]
+
+
+async def test_who_joined_on_29_february_is_greeted_on_the_28th_in_other_years(fcm, sender):
+    program = only("anniversary")
+    at(datetime(2028, 2, 29, 12, tzinfo=UTC))
+    await member("leap@example.com", token="token-leap-0001")
+    at(datetime(2028, 3, 1, 12, tzinfo=UTC))
+    await member("march@example.com", token="token-march-001")
+    at(datetime(2029, 2, 28, 13, tzinfo=UTC))
+    await worker(program, sender)
+    assert (titles(fcm, "token-leap-0001"), titles(fcm, "token-march-001")) == (["A year together"], [])
+    at(datetime(2029, 3, 1, 13, tzinfo=UTC))
+    await worker(program, sender)
+    assert (titles(fcm, "token-leap-0001"), titles(fcm, "token-march-001")) == (["A year together"],) * 2
