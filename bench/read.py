@@ -5,14 +5,17 @@ bare Starlette + asyncpg peer (bench/peer_read.py) doing the same work, in the s
     .venv/bin/python bench/read.py [--database-url postgres://postgres@127.0.0.1:5432/postgres]
                                    [--seconds 20] [--connections 16] [--entries 200]
                                    [--workers 1] [--only Me] [--no-statements]
-                                   [--profile me.txt]
+                                   [--profile me.txt] [--calls 200 [--calls-top 30]]
 
 Besides wrk's figures it prints each side's CPU milliseconds per request (psutil, the
 worker processes included), steadier than req/s on a machine shared with other work.
 `--workers N` runs N processes on each side (ours: `loyalty serve --workers N`; the peer:
 uvicorn with N workers). `--profile FILE` samples our server with py-spy (raw, collapsed
 stacks, subprocesses included) while the first operation is timed: its figures then
-carry the sampler's cost, so time and profile in separate runs.
+carry the sampler's cost, so time and profile in separate runs. `--calls N` counts Python
+calls per request under cProfile for both sides, each app driven in-process through ASGI
+(bench/calls.py): a count that does not move with the machine's load. `--seconds 0` skips
+wrk (with --calls: the count alone).
 
 Needs `wrk`. It creates a scratch database (loyalty_bench_*) and drops it afterwards. The
 member has a points and a cashback wallet and `--entries` purchases of history; the peer's
@@ -139,6 +142,23 @@ def seed(url: str, staff: str, entries: int) -> None:
             assert r.json()["data"]["recordPurchase"]["userErrors"] == [], r.text
 
 
+def count_calls(env: dict, peer_args: list[str], token: str, bodies: dict, requests: int, top: int) -> None:
+    """bench/calls.py in a process of its own, with our server's environment."""
+    job = {
+        "peer": peer_args,
+        "token": token,
+        "bodies": {name: body.decode() for name, body in bodies.items()},
+        "requests": requests,
+        "top": top,
+    }
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "calls.py")],
+        input=json.dumps(job).encode(),
+        env={**env, "LOYALTY_SERVE_WORKER": "false"},
+        check=True,
+    )
+
+
 def main() -> None:
     parser = wrk_arguments()
     parser.add_argument("--entries", type=int, default=200, help="purchases in the member's history")
@@ -146,6 +166,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("Me", "WalletHistory"), help="time this operation alone")
     parser.add_argument("--no-statements", action="store_true", help="skip counting statements (~1 min)")
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of ours while the first operation runs")
+    parser.add_argument("--calls", type=int, default=0, help="count Python calls over this many requests (cProfile)")
+    parser.add_argument("--calls-top", type=int, default=0, help="with --calls: print ours' top functions")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -203,6 +225,8 @@ def main() -> None:
                         raise SystemExit(
                             f"{name}: the peer's answer differs from ours:\n ours {a.text}\n peer {b.text}"
                         )
+                if args.calls:
+                    count_calls(server.env, peer.args[2:], token, bodies, args.calls, args.calls_top)
                 statements = {}
                 if not args.no_statements:
                     counts = statements_per_request(
@@ -211,7 +235,7 @@ def main() -> None:
                         server.creds,
                     )
                     statements = dict(zip(bodies, zip(counts[::2], counts[1::2], strict=True), strict=True))
-                for i, (name, body) in enumerate(bodies.items()):
+                for i, (name, body) in enumerate(bodies.items() if args.seconds else ()):
                     # Warm both (imports, caches, pool) before timing.
                     wrk_run(server.url, lua(body, token), 2, args.connections)
                     wrk_run(peer_url, lua(body, token), 2, args.connections)
