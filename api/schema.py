@@ -28,6 +28,7 @@ from api.cost import DocumentCache, PriceBeforeValidating
 from api.draws.mutations import DrawsMutation, DrawsQuery
 from api.draws.types import Draw
 from api.errors import MaskUnexpectedErrors, code_validation_errors, give_codes
+from api.execution import PlainFieldsExecutor
 from api.identity.mutations import IdentityMutation
 from api.kpis.queries import KpisQuery
 from api.limits import refuse_anonymous, refuse_limited_fields
@@ -396,6 +397,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[lambda: Guards(documents, rules)],
         scalar_overrides={Decimal: PlainDecimal},
+        execution_context_class=PlainFieldsExecutor,
     )
     schema.hide_suggestions = production
     schema.documents = documents
