@@ -94,7 +94,10 @@ class GraphQLView(GraphQL):
         return _lift_document_id(super().parse_query_params(params))
 
     def should_render_graphql_ide(self, request: Any) -> bool:
-        # A GET naming a document by id is an operation, not a visit to GraphiQL.
+        # A GET naming a document by id is an operation, not a visit to GraphiQL. (A POST
+        # never is one: its query string is not parsed for nothing.)
+        if request.method != "GET":
+            return False
         named = "documentId" in request.query_params or "extensions" in request.query_params
         return not named and super().should_render_graphql_ide(request)
 
