@@ -9,6 +9,14 @@ type checks: ~25 Python calls to read one attribute (WalletHistory(first: 20) ha
 such fields; `Me` 21). Here such a field is read and serialised directly: the attribute
 (strawberry's default resolver), then the type's own `coerce_output_value`.
 
+An object value of an object type also goes straight to its fields, past graphql-core's
+checks for the other kinds of type (list, leaf, abstract) and for null.
+
+The fields each selection set selects (graphql-core's `collect_subfields`) are worked out
+once per operation and type, not once per request, for operations without directives
+(nothing in them then depends on the variables): a parsed document is cached or trusted
+(api/cost.py, api/documents.py), so the same operation runs again and again.
+
 Anything else, and any plain field whose value is null where the type forbids it or
 that fails to serialise, goes the ordinary way, so errors (messages, paths, null
 propagation) are graphql-core's own. With a resolve middleware (a schema extension
@@ -17,11 +25,13 @@ with a `resolve` hook) nothing is taken out of the ordinary path.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, is_leaf_type
+from graphql import DirectiveNode, GraphQLField, GraphQLNonNull, GraphQLObjectType, Visitor, is_leaf_type, visit
+from graphql.language import BREAK
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -59,7 +69,83 @@ def plan_of(parent_type: GraphQLObjectType) -> dict[str, Plain]:
     return plan
 
 
+# Operations whose selections were collected, most recently used last: id of the
+# operation -> (the operation and its fragments, kept alive so that the ids of their
+# nodes stay theirs; its selections by (type, ids of the field nodes), or None when it
+# has directives).
+MAX_OPERATIONS = 512
+_selections: OrderedDict[int, tuple[Any, tuple, dict | None]] = OrderedDict()
+
+
+class _Directives(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_directive(self, node: DirectiveNode, *_args: Any) -> Any:
+        self.found = True
+        return BREAK
+
+
+def _has_directives(nodes: Any) -> bool:
+    finder = _Directives()
+    for node in nodes:
+        visit(node, finder)
+        if finder.found:
+            return True
+    return False
+
+
+def _selections_of(operation: Any, fragments: dict) -> dict | None:
+    entry = _selections.get(id(operation))
+    if entry is not None and entry[0] is operation:
+        _selections.move_to_end(id(operation))
+        return entry[2]
+    memo = None if _has_directives([operation, *(f.definition for f in fragments.values())]) else {}
+    _selections[id(operation)] = (operation, tuple(fragments.values()), memo)
+    if len(_selections) > MAX_OPERATIONS:
+        _selections.popitem(last=False)
+    return memo
+
+
 class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
+    _memo: Any = ()  # not looked up yet
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        # graphql-core's own memo first: this request's list items share their selections.
+        local = (return_type, id(field_details_list))
+        cached = self._relevant_sub_fields.get(local)
+        if cached is not None:
+            return cached[1]
+        memo = self._memo
+        if memo == ():
+            memo = self._memo = _selections_of(self.operation, self.fragments)
+        if memo is None or any(d.fragment_variable_values is not None for d in field_details_list):
+            return super().collect_subfields(return_type, field_details_list)
+        key = (return_type, *(id(d.node) for d in field_details_list))
+        collected = memo.get(key)
+        if collected is None:
+            return memo.setdefault(key, super().collect_subfields(return_type, field_details_list))
+        self._relevant_sub_fields[local] = (field_details_list, collected)
+        return collected
+
+    def complete_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        # An object (a value, not null, not an error) of an object type, null allowed or
+        # not: straight to its fields, past graphql-core's checks for the other kinds.
+        if result is not None and not isinstance(result, Exception):
+            named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+            if isinstance(named, GraphQLObjectType):
+                return self.complete_object_value(named, field_details_list, info, path, result, position_context)
+        return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
