@@ -37,6 +37,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from calls import package_of
 from harness import (
     SECRET,
     WrkResult,
@@ -103,6 +104,36 @@ def sampled(pid: int, out: Path | None, seconds: int):
         yield
     finally:
         sampler.wait(timeout=seconds + 30)
+
+
+def profile_summary(path: Path, top: int = 15) -> None:
+    """py-spy's raw stacks (one `frame;frame;... count` a line) summed: per package the
+    share of samples with a frame of it anywhere on the stack (inclusive), and the
+    frames most often on top (own)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f for f in stack.split(";") if "(" in f]  # "function (file:line)"; process and thread names not
+        packages = set()
+        for frame in frames:
+            function, _, where = frame.rpartition(" (")
+            packages.add(package_of(where.rsplit(":", 1)[0], function))
+        for package in packages:
+            inclusive[package] = inclusive.get(package, 0) + n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+    print(f"profile {path}: {total} samples; inclusive by package:")
+    for package, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
+        print(f"    {package:14s} {100 * n / total:5.1f} %")
+    print("  most often on top:")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {100 * n / total:5.1f} %  {frame}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -251,6 +282,8 @@ def main() -> None:
         f"{args.connections} connections, {args.seconds} s each (wrk), member with {args.entries} purchases, "
         f"2 wallets, {args.workers} process(es) on each side"
     )
+    if args.profile and args.seconds:
+        profile_summary(args.profile)
     for name, ((ours, ours_cpu), (peer, peer_cpu)) in results.items():
         print(f"{name}:")
         if name in statements:
