@@ -284,7 +284,7 @@ def create_app(
     app.state.services = services
     app.state.schema = graphql.schema
     # Request ids, bounds, metrics, the JSON check and gzip: one layer (api/edge.py).
-    app.add_middleware(Edge, body_timeout=settings.body_timeout_seconds)
+    app.add_middleware(Edge, body_timeout=settings.body_timeout_seconds, graphql=graphql)
     return app
 
 

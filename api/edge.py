@@ -11,7 +11,10 @@ layer is a coroutine, closures and a wrapped `send` per request). In order:
    the last byte out;
 5. a JSON request that is not JSON gets a JSON 400 with a code (api/json_body.py), and
    the document parsed for that check is the one the GraphQL view reads (not parsed
-   twice).
+   twice);
+6. a GET or POST to /graphql goes straight to the GraphQL view, the route Starlette's
+   router would pick, past the router's and the exception middleware's layers; the
+   rest goes on through Starlette's stack.
 
 Answers of a kilobyte and more travel gzip-compressed to clients that accept it:
 Starlette's GZipMiddleware, outside all of the above as before, taken only by such
@@ -27,6 +30,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from starlette._utils import get_route_path
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware, _normalize_content_types
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +42,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_STRING_BYTES = 16 * 1024
 GZIP_MINIMUM_BYTES = 1024
 _EXCLUDED = frozenset(_normalize_content_types(DEFAULT_EXCLUDED_CONTENT_TYPES))
+_GRAPHQL_METHODS = ("GET", "POST")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # The body this request's JSON check parsed, and what it parsed to: the GraphQL view
@@ -61,10 +66,15 @@ class Edge:
         app: ASGIApp,
         body_timeout: float = Settings.model_fields["body_timeout_seconds"].default,
         graphql_path: str = "/graphql",
+        graphql: ASGIApp | None = None,
     ) -> None:
         self.app = app
         self.body_timeout = body_timeout
         self.graphql_path = graphql_path
+        # The GraphQL view, which a GET or POST to graphql_path reaches straight from
+        # here: the route the router would pick for it, without the router's and the
+        # exception middleware's layers (the view answers its own errors).
+        self.graphql = graphql
         self.compressing = GZipMiddleware(self._http, minimum_size=GZIP_MINIMUM_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,6 +92,13 @@ class Edge:
         # Starlette's GZipMiddleware would pass other clients' answers through,
         # adding `Vary: Accept-Encoding` to those of a kilobyte and more.
         return await self._http(scope, receive, send, vary=True)
+
+    def _to_graphql(self, scope: Scope) -> bool:
+        return (
+            self.graphql is not None
+            and scope["method"] in _GRAPHQL_METHODS
+            and get_route_path(scope) == self.graphql_path
+        )
 
     @staticmethod
     def _request_id(scope: Scope) -> str:
@@ -164,6 +181,12 @@ class Edge:
         try:
             if problem := _json_problem(scope, body):
                 await json_body.refuse(respond, problem)
+            elif (
+                self.graphql is not None
+                and scope["method"] in _GRAPHQL_METHODS
+                and get_route_path(scope) == self.graphql_path
+            ):
+                await self.graphql(scope, replay, respond)
             else:
                 await self.app(scope, replay, respond)
         finally:
