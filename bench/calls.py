@@ -31,7 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-PACKAGES = ("strawberry", "graphql", "starlette", "tortoise", "pypika", "asyncpg", "uvicorn", "uvloop", "prometheus_client", "jwt")
+PACKAGES = (
+    "strawberry",
+    "graphql",
+    "starlette",
+    "tortoise",
+    "pypika",
+    "asyncpg",
+    "uvicorn",
+    "uvloop",
+    "prometheus_client",
+    "jwt",
+)
 OURS = ("/api/", "/domain/", "/notifications/", "/bench/")
 
 
