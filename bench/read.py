@@ -108,10 +108,11 @@ def sampled(pid: int, out: Path | None, seconds: int):
 
 def profile_summary(path: Path, top: int = 15) -> None:
     """py-spy's raw stacks (one `frame;frame;... count` a line) summed: per package the
-    share of samples with a frame of it anywhere on the stack (inclusive), and the
-    frames most often on top (own)."""
+    share of samples with a frame of it anywhere on the stack (inclusive) and on top of
+    it (own), and the frames most often on top."""
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
+    own_packages: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -120,20 +121,31 @@ def profile_summary(path: Path, top: int = 15) -> None:
         n = int(count)
         total += n
         frames = [f for f in stack.split(";") if "(" in f]  # "function (file:line)"; process and thread names not
-        packages = set()
-        for frame in frames:
-            function, _, where = frame.rpartition(" (")
-            packages.add(package_of(where.rsplit(":", 1)[0], function))
+        packages = {package_of(*_where(frame)) for frame in frames}
         for package in packages:
             inclusive[package] = inclusive.get(package, 0) + n
         if frames:
             own[frames[-1]] = own.get(frames[-1], 0) + n
+            top_package = package_of(*_where(frames[-1]))
+            own_packages[top_package] = own_packages.get(top_package, 0) + n
     print(f"profile {path}: {total} samples; inclusive by package:")
     for package, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
-        print(f"    {package:14s} {100 * n / total:5.1f} %")
+        if package != "stdlib/other":  # the event loop and the process's root frames: all of it
+            print(f"    {package:18s} {100 * n / total:5.1f} %")
+    print("  on top of the stack (own time) by package:")
+    for package, n in sorted(own_packages.items(), key=lambda kv: -kv[1]):
+        print(f"    {package:18s} {100 * n / total:5.1f} %")
     print("  most often on top:")
     for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
         print(f"    {100 * n / total:5.1f} %  {frame}")
+
+
+def _where(frame: str) -> tuple[str, str]:
+    """(file, function) of a py-spy frame "function (file:line)"; py-spy names a file
+    from its package ("asyncpg/pool.py"), made absolute-looking for package_of."""
+    function, _, where = frame.rpartition(" (")
+    filename = where.rsplit(":", 1)[0]
+    return (filename if filename.startswith("/") else "/" + filename), function
 
 
 def cpu_seconds(pid: int) -> float:
