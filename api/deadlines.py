@@ -1,5 +1,5 @@
 """Slow clients: a deadline for the request head, and the uvicorn options that bound
-connections. (The body's deadline is EdgeGuard's, in api/app.py.)
+connections. (The body's deadline is the edge's, in api/edge.py.)
 
 uvicorn times out idle kept-alive connections but not a request head that trickles in:
 1,500 sockets that each sent half a header stayed open for as long as the clients

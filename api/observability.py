@@ -23,7 +23,6 @@ import hmac
 import logging
 import os
 import re
-import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -40,11 +39,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types.execution import ExecutionContext, PreExecutionError
 from tortoise import connections
 
-from api import logs
 from domain import clock, db
 from domain.notifications import service as notifications
 
@@ -150,56 +147,6 @@ def _count(ctx: ExecutionContext) -> tuple[str, str]:
                     if isinstance(user_error, dict) and "code" in user_error:
                         USER_ERRORS.labels(operation, _code(user_error["code"], "OTHER")).inc()
     return operation, codes[0] if codes else "ok"
-
-
-class Instrument:
-    """Sets the request id for the log lines of each request and socket, times GraphQL
-    requests and counts open sockets. Runs inside EdgeGuard, which picks the id."""
-
-    def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        token = logs.request_id.set(scope.get("state", {}).get("request_id"))
-        # Not reset when the app raises: the server logs that failure next, in this request's own task.
-        if kind == "websocket":
-            await self._socket(scope, receive, send)
-        elif scope["path"] == self.path:
-            await self._timed(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-        logs.request_id.reset(token)
-
-    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        SOCKETS.inc()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            SOCKETS.dec()
-
-    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        record = _Request()
-        reset = _request.set(record)
-        status = 500
-        started = time.perf_counter()
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            _request.reset(reset)
-            if record.outcome is None:  # GraphQL never ran: a refused request (bad JSON, a batch) or GraphiQL
-                record.outcome = "ok" if status < 400 else f"HTTP_{status}"
-            REQUESTS.labels(record.operation, record.outcome).observe(time.perf_counter() - started)
 
 
 def sample_pool() -> None:

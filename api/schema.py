@@ -3,12 +3,15 @@ every request passes (depth, aliases, tokens, error masking, caches)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -16,6 +19,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.execution import StreamExecutionResult
 
@@ -28,6 +32,7 @@ from api.cost import DocumentCache, PriceBeforeValidating
 from api.draws.mutations import DrawsMutation, DrawsQuery
 from api.draws.types import Draw
 from api.errors import MaskUnexpectedErrors, code_validation_errors, give_codes
+from api.execution import PlainFieldsExecutor
 from api.identity.mutations import IdentityMutation
 from api.kpis.queries import KpisQuery
 from api.limits import refuse_anonymous, refuse_limited_fields
@@ -317,6 +322,13 @@ class LoyaltySchema(strawberry.Schema):
     # In production no message names a type, field or value the client did not send.
     hide_suggestions = False
 
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        if len(extensions) == 1 and type(extensions[0]) is Guards:
+            return GuardsRunner(execution_context, extensions)
+        return super().create_extensions_runner(execution_context, extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Every error list passes here once, before it is formatted: over HTTP and
         # WebSocket, from parsing, validation, coercion and execution alike.
@@ -387,6 +399,81 @@ class Guards(SchemaExtension):
         yield from self.mask.on_stream_result(result)
 
 
+class _AsyncStage:
+    """One stage's async hook, entered as strawberry's runner enters it (an async
+    context manager made of the async generator), without the per-request inspection,
+    wrapper and exit stack strawberry's runner builds around each hook."""
+
+    __slots__ = ("hook", "manager")
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    async def __aenter__(self) -> None:
+        self.manager = self.hook()
+        await self.manager.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self.manager.__aexit__(*exc)
+
+    def __enter__(self) -> None:
+        raise RuntimeError(f"SchemaExtension hook {self.hook} failed to complete synchronously.")
+
+    def __exit__(self, *exc: Any) -> None:  # pragma: no cover - never entered
+        pass
+
+
+class _SyncStage:
+    """One stage's generator hook: entered with `with` or `async with` alike."""
+
+    __slots__ = ("hook", "manager")
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    def __enter__(self) -> None:
+        self.manager = self.hook()
+        self.manager.__enter__()
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self.manager.__exit__(*exc)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return self.__exit__(*exc)
+
+
+_on_operation = contextlib.asynccontextmanager(Guards.on_operation)
+_on_parse = contextlib.contextmanager(Guards.on_parse)
+_on_validate = contextlib.asynccontextmanager(Guards.on_validate)
+_on_execute = contextlib.asynccontextmanager(Guards.on_execute)
+
+
+class GuardsRunner(SchemaExtensionsRunner):
+    """strawberry's extension runner for the schema's one extension, Guards, whose hooks
+    are known when the module loads: strawberry's runner inspects each hook, wraps it
+    in a new context manager and opens an exit stack for it at every stage of every
+    operation (~20 % of the CPU of `Me` under cProfile)."""
+
+    def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension]) -> None:
+        super().__init__(execution_context, extensions)
+        self.guards = extensions[0]
+
+    def operation(self) -> Any:
+        return _AsyncStage(partial(_on_operation, self.guards))
+
+    def parsing(self) -> Any:
+        return _SyncStage(partial(_on_parse, self.guards))
+
+    def validation(self) -> Any:
+        return _AsyncStage(partial(_on_validate, self.guards))
+
+    def executing(self) -> Any:
+        return _AsyncStage(partial(_on_execute, self.guards))
+
+
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     rules = tuple(PRODUCTION_RULES if production else GUARD_RULES)
     documents = DocumentCache()  # one per schema: the production rules validate differently
@@ -396,6 +483,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[lambda: Guards(documents, rules)],
         scalar_overrides={Decimal: PlainDecimal},
+        execution_context_class=PlainFieldsExecutor,
     )
     schema.hide_suggestions = production
     schema.documents = documents

@@ -5,14 +5,17 @@ bare Starlette + asyncpg peer (bench/peer_read.py) doing the same work, in the s
     .venv/bin/python bench/read.py [--database-url postgres://postgres@127.0.0.1:5432/postgres]
                                    [--seconds 20] [--connections 16] [--entries 200]
                                    [--workers 1] [--only Me] [--no-statements]
-                                   [--profile me.txt]
+                                   [--profile me.txt] [--calls 200 [--calls-top 30]]
 
 Besides wrk's figures it prints each side's CPU milliseconds per request (psutil, the
 worker processes included), steadier than req/s on a machine shared with other work.
 `--workers N` runs N processes on each side (ours: `loyalty serve --workers N`; the peer:
 uvicorn with N workers). `--profile FILE` samples our server with py-spy (raw, collapsed
 stacks, subprocesses included) while the first operation is timed: its figures then
-carry the sampler's cost, so time and profile in separate runs.
+carry the sampler's cost, so time and profile in separate runs. `--calls N` counts Python
+calls per request under cProfile for both sides, each app driven in-process through ASGI
+(bench/calls.py): a count that does not move with the machine's load. `--seconds 0` skips
+wrk (with --calls: the count alone).
 
 Needs `wrk`. It creates a scratch database (loyalty_bench_*) and drops it afterwards. The
 member has a points and a cashback wallet and `--entries` purchases of history; the peer's
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from calls import package_of
 from harness import (
     SECRET,
     WrkResult,
@@ -102,6 +106,48 @@ def sampled(pid: int, out: Path | None, seconds: int):
         sampler.wait(timeout=seconds + 30)
 
 
+def profile_summary(path: Path, top: int = 15) -> None:
+    """py-spy's raw stacks (one `frame;frame;... count` a line) summed: per package the
+    share of samples with a frame of it anywhere on the stack (inclusive) and on top of
+    it (own), and the frames most often on top."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    own_packages: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f for f in stack.split(";") if "(" in f]  # "function (file:line)"; process and thread names not
+        packages = {package_of(*_where(frame)) for frame in frames}
+        for package in packages:
+            inclusive[package] = inclusive.get(package, 0) + n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+            top_package = package_of(*_where(frames[-1]))
+            own_packages[top_package] = own_packages.get(top_package, 0) + n
+    print(f"profile {path}: {total} samples; inclusive by package:")
+    for package, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
+        if package != "stdlib/other":  # the event loop and the process's root frames: all of it
+            print(f"    {package:18s} {100 * n / total:5.1f} %")
+    print("  on top of the stack (own time) by package:")
+    for package, n in sorted(own_packages.items(), key=lambda kv: -kv[1]):
+        print(f"    {package:18s} {100 * n / total:5.1f} %")
+    print("  most often on top:")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {100 * n / total:5.1f} %  {frame}")
+
+
+def _where(frame: str) -> tuple[str, str]:
+    """(file, function) of a py-spy frame "function (file:line)"; py-spy names a file
+    from its package ("asyncpg/pool.py"), made absolute-looking for package_of."""
+    function, _, where = frame.rpartition(" (")
+    filename = where.rsplit(":", 1)[0]
+    return (filename if filename.startswith("/") else "/" + filename), function
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of `pid` and its children (the --workers processes)."""
     process = psutil.Process(pid)
@@ -139,6 +185,23 @@ def seed(url: str, staff: str, entries: int) -> None:
             assert r.json()["data"]["recordPurchase"]["userErrors"] == [], r.text
 
 
+def count_calls(env: dict, peer_args: list[str], token: str, bodies: dict, requests: int, top: int) -> None:
+    """bench/calls.py in a process of its own, with our server's environment."""
+    job = {
+        "peer": peer_args,
+        "token": token,
+        "bodies": {name: body.decode() for name, body in bodies.items()},
+        "requests": requests,
+        "top": top,
+    }
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "calls.py")],
+        input=json.dumps(job).encode(),
+        env={**env, "LOYALTY_SERVE_WORKER": "false"},
+        check=True,
+    )
+
+
 def main() -> None:
     parser = wrk_arguments()
     parser.add_argument("--entries", type=int, default=200, help="purchases in the member's history")
@@ -146,6 +209,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("Me", "WalletHistory"), help="time this operation alone")
     parser.add_argument("--no-statements", action="store_true", help="skip counting statements (~1 min)")
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of ours while the first operation runs")
+    parser.add_argument("--calls", type=int, default=0, help="count Python calls over this many requests (cProfile)")
+    parser.add_argument("--calls-top", type=int, default=0, help="with --calls: print ours' top functions")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -203,6 +268,8 @@ def main() -> None:
                         raise SystemExit(
                             f"{name}: the peer's answer differs from ours:\n ours {a.text}\n peer {b.text}"
                         )
+                if args.calls:
+                    count_calls(server.env, peer.args[2:], token, bodies, args.calls, args.calls_top)
                 statements = {}
                 if not args.no_statements:
                     counts = statements_per_request(
@@ -211,7 +278,7 @@ def main() -> None:
                         server.creds,
                     )
                     statements = dict(zip(bodies, zip(counts[::2], counts[1::2], strict=True), strict=True))
-                for i, (name, body) in enumerate(bodies.items()):
+                for i, (name, body) in enumerate(bodies.items() if args.seconds else ()):
                     # Warm both (imports, caches, pool) before timing.
                     wrk_run(server.url, lua(body, token), 2, args.connections)
                     wrk_run(peer_url, lua(body, token), 2, args.connections)
@@ -227,6 +294,8 @@ def main() -> None:
         f"{args.connections} connections, {args.seconds} s each (wrk), member with {args.entries} purchases, "
         f"2 wallets, {args.workers} process(es) on each side"
     )
+    if args.profile and args.seconds:
+        profile_summary(args.profile)
     for name, ((ours, ours_cpu), (peer, peer_cpu)) in results.items():
         print(f"{name}:")
         if name in statements:
