@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from starlette._utils import get_route_path
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware, _normalize_content_types
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import json_body, logs
@@ -41,7 +41,8 @@ from domain.settings import Settings
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_STRING_BYTES = 16 * 1024
 GZIP_MINIMUM_BYTES = 1024
-_EXCLUDED = frozenset(_normalize_content_types(DEFAULT_EXCLUDED_CONTENT_TYPES))
+# The media types Starlette's gzip leaves alone, normalised as it does (not its private helper).
+_EXCLUDED = frozenset(t.partition(";")[0].strip().lower() for t in DEFAULT_EXCLUDED_CONTENT_TYPES)
 _GRAPHQL_METHODS = ("GET", "POST")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
