@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,36 @@ async def raw_connection(credentials: dict[str, Any], application_name: str = "l
 def client(conn: Any = None) -> Any:
     """The caller's transaction when it has one, else the pool: what repositories run on."""
     return conn or connections.get("default")
+
+
+# --- one statement for what several areas own (the purchase path) ------------------------
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """An area's SQL to run inside a statement that another area's service assembles:
+    one round trip where the purchase path cannot afford one per area. The owning
+    area's repository writes it (so only it names its tables); `sql` numbers its own
+    parameters from $1 and `placed` renumbers them after the statement's others."""
+
+    sql: str
+    params: tuple = ()
+
+    def placed(self, params: list) -> str:
+        offset = len(params)
+        params.extend(self.params)
+        return _PARAM.sub(lambda m: f"${int(m[1]) + offset}", self.sql) if offset else self.sql
+
+
+async def read_together(conn: Any, *parts: Part) -> dict[str, Any]:
+    """Parts that each SELECT at most one row, in one statement: their columns in one
+    dict (a part with no row gives NULLs). The parts name their columns apart."""
+    params: list = []
+    joins = " ".join(f"LEFT JOIN LATERAL ({p.placed(params)}) AS r{i} ON true" for i, p in enumerate(parts))
+    rows = await conn.execute_query_dict(f"SELECT * FROM (SELECT) AS one {joins}", params)
+    return rows[0]
 
 
 async def ping() -> None:

@@ -20,6 +20,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from domain import db
 from domain.errors import NotFound
 from domain.program.config import Program
 from domain.wallets import repository
@@ -66,11 +67,23 @@ async def lock(conn: BaseDBAsyncClient, member_id: uuid.UUID, kinds: tuple[str, 
 
 
 async def lock_members(
-    conn: BaseDBAsyncClient, member_ids: list[uuid.UUID], kinds: tuple[str, ...], now: datetime
+    conn: BaseDBAsyncClient,
+    member_ids: list[uuid.UUID],
+    kinds: tuple[str, ...],
+    now: datetime,
+    *,
+    also: db.Part | None = None,
 ) -> dict[uuid.UUID, dict[str, Held]]:
     """`lock` for several members at once (a referral credits two), all in
-    primary-key order so that two such transactions cannot deadlock."""
-    rows = await _locked(conn, member_ids)
+    primary-key order so that two such transactions cannot deadlock. `also`: a part
+    that finds one more member in the same statement (a purchase's referrer), locked
+    with them when found."""
+    if also is None:
+        rows = await _locked(conn, member_ids)
+    else:
+        found, more = await repository.lock_wallets_also(conn, member_ids, also)
+        member_ids = [*member_ids, *more]
+        rows = _held(member_ids, found)
     released = [m for m in member_ids if any(w.pending for w in rows.get(m, {}).values())]
     if released and any([(await release_due(conn, now, m)).members for m in released]):
         rows = await _locked(conn, member_ids)
@@ -87,14 +100,32 @@ async def lock_members(
 
 
 async def _locked(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Held]]:
+    return _held(member_ids, await repository.lock_wallets(conn, member_ids))
+
+
+def _held(member_ids: list[uuid.UUID], found: list[WalletRow]) -> dict[uuid.UUID, dict[str, Held]]:
     out: dict[uuid.UUID, dict[str, Held]] = {m: {} for m in member_ids}
-    for r in await repository.lock_wallets(conn, member_ids):
+    for r in found:
         out[r.member_id][r.kind] = Held(r.id, r.member_id, r.kind, r.balance, r.pending)
     return out
 
 
-async def credit(
-    conn: BaseDBAsyncClient,
+@dataclass(frozen=True)
+class Credit:
+    """A credit as CTEs (`part`; None: nothing to write) for a statement that runs it, and
+    what it adds to the wallet once that statement has written it."""
+
+    part: db.Part | None
+    wallet: Held
+    balance: int = 0
+    pending: int = 0
+
+    def written(self) -> None:
+        self.wallet.balance += self.balance
+        self.wallet.pending += self.pending
+
+
+def credit_part(
     wallet: Held,
     amount: int,
     *,
@@ -108,22 +139,17 @@ async def credit(
     qualifying: int = 0,
     dedupe_key: str | None = None,
     extends_open_lots: bool = False,
-) -> Entry | None:
-    """Credit `amount` in a new lot. Available now: an entry and the balance move;
-    available later (a return window): the lot waits as pending. Returns the entry,
-    or None when pending or when `dedupe_key` was credited before.
-
-    `extends_open_lots` (an inactivity policy): the wallet's open lots that expire
-    before `expires_at` expire then too, in the same statement."""
+    when: str = "true",
+) -> Credit:
+    """`credit`'s writes as CTEs, gated on the SQL condition `when` of the statement that
+    carries them (a purchase's: its row is new). That statement's caller holds the wallet
+    lock, and calls `written()` when it ran and `when` held."""
     extend = extends_open_lots and expires_at is not None
-    if amount <= 0:
-        if extend:  # the activity counts even when a cap left it nothing to earn
-            await repository.extend_open_lots(conn, wallet.id, expires_at)
-        return None
+    if amount <= 0:  # the activity counts for an inactivity policy even when a cap left it nothing
+        return Credit(repository.extend_part(wallet.id, expires_at, when) if extend else None, wallet)
     details = json.dumps(explanation or {})
     if available_at is not None and available_at > now:
-        await repository.insert_pending_lot(
-            conn,
+        lot = repository.pending_lot_part(
             wallet.row(),
             amount,
             now,
@@ -134,12 +160,10 @@ async def credit(
             details,
             qualifying,
             extend,
+            when,
         )
-        wallet.pending += amount
-        return None
-    # One statement: the entry (unless its dedupe key exists), its lot, the balance, the event.
-    entry_id = await repository.insert_credit(
-        conn,
+        return Credit(lot, wallet, pending=amount)
+    entry = repository.credit_part(
         wallet.row(),
         amount,
         kind,
@@ -151,10 +175,30 @@ async def credit(
         now,
         expires_at,
         extend,
+        when,
     )
+    return Credit(entry, wallet, balance=amount)
+
+
+async def credit(conn: BaseDBAsyncClient, wallet: Held, amount: int, *, kind: str, **details) -> Entry | None:
+    """Credit `amount` in a new lot (see `credit_part` for the details taken). Available
+    now: an entry and the balance move; available later (a return window): the lot waits
+    as pending. Returns the entry, or None when pending or when `dedupe_key` was credited
+    before. One statement: the entry, its lot, the balance, the event.
+
+    `extends_open_lots` (an inactivity policy): the wallet's open lots that expire
+    before `expires_at` expire then too, in the same statement."""
+    written = credit_part(wallet, amount, kind=kind, **details)
+    if written.part is None:
+        return None
+    if not written.balance:  # pending, or only the expiry extension
+        await repository.write(conn, written.part)
+        written.written()
+        return None
+    entry_id = await repository.insert_credit(conn, written.part)
     if entry_id is None:
         return None
-    wallet.balance += amount
+    written.written()
     return Entry(entry_id, wallet.id, kind, amount, wallet.balance)
 
 
