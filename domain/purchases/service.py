@@ -75,20 +75,30 @@ async def record(
     if channel not in CHANNELS:
         raise InvalidInput(f"channel is one of {', '.join(CHANNELS)}.", field="channel")
     now = clock.now()
-    async with in_transaction() as conn:
-        # Lock the member's wallets (and, in the same statement, their referrer's when this
-        # is the first purchase); then one read of what the purchase decides on: the
-        # standing, the clipped offers and what the segments' recomputation needs.
-        referral = members.referrer_awaiting_first_purchase(member_id) if _referrals(program) else None
-        locked = await ledger.lock_members(conn, [member_id], ledger.wallet_kinds(program), now, also=referral)
-        wallets = locked[member_id]
-        referrer = next((m for m in locked if m != member_id), None)
-        read = await db.read_together(
-            conn,
+    kinds = ledger.wallet_kinds(program)
+    # The member's wallets locked (and, in the same statement, their referrer's when this is
+    # the first purchase) with the transaction's BEGIN; then one read of what the purchase
+    # decides on: the wallets, the standing, the clipped offers and what the segments'
+    # recomputation needs.
+    referral = members.referrer_awaiting_first_purchase(member_id) if _referrals(program) else None
+    async with db.in_transaction_with(ledger.lock_statement([member_id], also=referral)) as conn:
+        parts = (
+            ledger.held_part([member_id], also=referral),
             tiers.standing_part(program, member_id, now, today=True),
             offers.clips_part(member_id, store_key, now),
             segments.before_member_part(),
         )
+        read = await db.read_together(conn, *parts)
+        locked = ledger.held_of(read, [member_id])
+        referrer = next((m for m in locked if m != member_id), None)
+        unsettled = not ledger.settled(locked, kinds)
+        if referrer is not None or unsettled:
+            # A referral (its wallets locked again: a no-op, but sure), points to release or
+            # wallets to open (a missing member fails here): what every writer does.
+            locked = await ledger.lock_members(conn, list(locked), kinds, now)
+            if unsettled:
+                read = await db.read_together(conn, *parts)  # released points count for the tier
+        wallets = locked[member_id]
         standing = tiers.standing_of(read)
         if standing is None:  # the lock above found the member; only a concurrent delete gets here
             raise NotFound("No member with this id.", field="memberId")

@@ -66,24 +66,37 @@ async def lock(conn: BaseDBAsyncClient, member_id: uuid.UUID, kinds: tuple[str, 
     return (await lock_members(conn, [member_id], kinds, now))[member_id]
 
 
+def lock_statement(member_ids: list[uuid.UUID], also: db.Part | None = None) -> str:
+    """`lock_members`'s lock as a statement for `db.in_transaction_with` (sent with BEGIN),
+    for these members and the one `also` finds (a purchase's referrer), in one
+    primary-key order. `held_part` reads what it locked; `settled` tells whether the
+    wallets need `lock_members` after all (points to release, wallets to open)."""
+    return repository.lock_statement(member_ids, also)
+
+
+def held_part(member_ids: list[uuid.UUID], also: db.Part | None = None) -> db.Part:
+    return repository.held_part(member_ids, also)
+
+
+def held_of(row: dict, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Held]]:
+    """The wallets `lock_statement` locked, by member (with the member `also` found)."""
+    found, also = repository.held_of(row)
+    return _held([*member_ids, *([also] if also else [])], found)
+
+
+def settled(held: dict[uuid.UUID, dict[str, Held]], kinds: tuple[str, ...]) -> bool:
+    """No pending points that may be due, no wallet missing: nothing `lock_members` would do."""
+    return all(not w.pending for ws in held.values() for w in ws.values()) and all(
+        k in ws for ws in held.values() for k in kinds
+    )
+
+
 async def lock_members(
-    conn: BaseDBAsyncClient,
-    member_ids: list[uuid.UUID],
-    kinds: tuple[str, ...],
-    now: datetime,
-    *,
-    also: db.Part | None = None,
+    conn: BaseDBAsyncClient, member_ids: list[uuid.UUID], kinds: tuple[str, ...], now: datetime
 ) -> dict[uuid.UUID, dict[str, Held]]:
     """`lock` for several members at once (a referral credits two), all in
-    primary-key order so that two such transactions cannot deadlock. `also`: a part
-    that finds one more member in the same statement (a purchase's referrer), locked
-    with them when found."""
-    if also is None:
-        rows = await _locked(conn, member_ids)
-    else:
-        found, more = await repository.lock_wallets_also(conn, member_ids, also)
-        member_ids = [*member_ids, *more]
-        rows = _held(member_ids, found)
+    primary-key order so that two such transactions cannot deadlock."""
+    rows = await _locked(conn, member_ids)
     released = [m for m in member_ids if any(w.pending for w in rows.get(m, {}).values())]
     if released and any([(await release_due(conn, now, m)).members for m in released]):
         rows = await _locked(conn, member_ids)

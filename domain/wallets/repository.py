@@ -117,23 +117,30 @@ async def lock_wallets(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> 
     return [WalletRow(**r) for r in rows]
 
 
-async def lock_wallets_also(
-    conn: BaseDBAsyncClient, member_ids: list[uuid.UUID], also: db.Part
-) -> tuple[list[WalletRow], list[uuid.UUID]]:
-    """`lock_wallets` for the members and those `also` finds (a part selecting at most
-    one `member_id`, read in the same statement: a purchase's referrer), all in one
-    primary-key order; and who `also` found (their wallets may be missing)."""
+def lock_statement(member_ids: list[uuid.UUID], also: db.Part | None) -> str:
+    """The members' wallets, and those of the member `also` finds (a part selecting at
+    most one `member_id`: a purchase's referrer), locked in one primary-key order: a
+    statement with no parameters, sent with the transaction's BEGIN; `held_part` reads them."""
+    more = f" || ARRAY({db.inlined(also.sql, also.params)})" if also else ""
+    return f"SELECT 1 FROM wallets WHERE member_id = ANY({db.literal(member_ids)}{more}) ORDER BY id FOR UPDATE"
+
+
+def held_part(member_ids: list[uuid.UUID], also: db.Part | None) -> db.Part:
+    """After `lock_statement`, as a part of the purchase's one read: the wallets it locked
+    (`held_wallets`) and who `also` finds now (`also_member`)."""
     params: list = [member_ids]
-    found = also.placed(params)
-    rows = await conn.execute_query_dict(
-        f"WITH also AS MATERIALIZED ({found})"
-        " SELECT w.id, w.member_id, w.kind, w.balance, w.pending, (SELECT member_id FROM also) AS also"
-        " FROM wallets w WHERE w.member_id = ANY($1::uuid[] || ARRAY(SELECT member_id FROM also))"
-        " ORDER BY w.id FOR UPDATE OF w",
-        params,
+    found = also.placed(params) if also else "SELECT NULL::uuid AS member_id WHERE false"
+    return db.Part(
+        f"SELECT (SELECT member_id FROM ({found}) a) AS also_member,"
+        " (SELECT array_agg(ROW(w.id, w.member_id, w.kind, w.balance, w.pending) ORDER BY w.id) FROM wallets w"
+        f" WHERE w.member_id = ANY($1::uuid[] || ARRAY(SELECT member_id FROM ({found}) a))) AS held_wallets",
+        tuple(params),
     )
-    also_found = [rows[0]["also"]] if rows and rows[0]["also"] is not None else []
-    return [WalletRow(r["id"], r["member_id"], r["kind"], r["balance"], r["pending"]) for r in rows], also_found
+
+
+def held_of(row: dict) -> tuple[list[WalletRow], uuid.UUID | None]:
+    """The wallets and the member `also` found, from a row that carried `held_part`."""
+    return [WalletRow(*w) for w in row["held_wallets"] or ()], row["also_member"]
 
 
 async def open_wallet(conn: BaseDBAsyncClient, member_id: uuid.UUID, kind: str, now: datetime) -> None:
