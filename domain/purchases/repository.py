@@ -58,11 +58,13 @@ async def insert(
     points: int,
     cashback: int,
     then: Sequence[db.Part] = (),
-) -> PurchaseRow | None:
-    """The new purchase; None when this (channel, store, external id) was recorded before.
-    One statement: the purchase, its member's day in purchase_days, and `then`: other
-    areas' CTEs (the ledger's credit and the offers used, gated on `RECORDED`; the
-    member's segments, told of the purchase by `RECORDED_ROWS`)."""
+) -> tuple[PurchaseRow | None, bool]:
+    """(the purchase, whether it is new). One statement: the purchase, its member's day in
+    purchase_days, and `then`: other areas' CTEs (the ledger's credit and the offers used,
+    gated on `RECORDED`; the member's segments, told of the purchase by `RECORDED_ROWS`).
+    This (channel, store, external id) recorded before: the stored purchase, read in the
+    same statement; None when that one was committed while this statement waited on it
+    (its snapshot is older): `by_receipt` reads it then."""
     params: list = [purchase_id, member_id, channel, store_key, external_id, amount, currency, now, points, cashback]
     more = "".join(f", {part.placed(params)}" for part in then)
     rows = await conn.execute_query_dict(
@@ -74,10 +76,15 @@ async def insert(
         " SELECT member_id, (occurred_at AT TIME ZONE 'UTC')::date, store_key, 1, amount FROM recorded"
         " ON CONFLICT (member_id, day, store_key) DO UPDATE"
         " SET purchases = purchase_days.purchases + 1, spend = purchase_days.spend + EXCLUDED.spend"
-        f"){more} SELECT {_COLUMNS} FROM recorded",
+        f"){more} SELECT {_COLUMNS}, true AS new FROM recorded"
+        f" UNION ALL SELECT {_COLUMNS}, false FROM purchases WHERE channel = $3 AND store_key = $4"
+        " AND external_id = $5 AND NOT EXISTS (SELECT 1 FROM recorded)",
         params,
     )
-    return PurchaseRow(**rows[0]) if rows else None
+    if not rows:
+        return None, False
+    row = rows[0]
+    return PurchaseRow(**{k: v for k, v in row.items() if k != "new"}), row["new"]
 
 
 async def by_receipt(conn: BaseDBAsyncClient, channel: str, store_key: str, external_id: str) -> PurchaseRow | None:

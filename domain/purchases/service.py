@@ -140,7 +140,7 @@ async def record(
             tier_key=reached.key if reached else None,
             tier_when=repository.RECORDED,
         )
-        purchase = await repository.insert(
+        purchase, new = await repository.insert(
             conn,
             purchase_id,
             member_id,
@@ -154,8 +154,8 @@ async def record(
             earned.cashback,
             then=[p for p in (points.part, used, segmented) if p is not None],
         )
-        if purchase is None:  # sent before: answer what was recorded then
-            existing = await repository.by_receipt(conn, channel, store_key, external_id)
+        if not new:  # sent before: answer what was recorded then
+            existing = purchase or await repository.by_receipt(conn, channel, store_key, external_id)
             if (existing.member_id, existing.amount, existing.currency) != (member_id, amount, currency):
                 raise IdempotencyConflict(
                     "This receipt was recorded before with a different member, amount or currency.",
