@@ -176,15 +176,15 @@ async def due_for_requalification(boundary: datetime) -> list[uuid.UUID]:
     return [r["id"] for r in rows]
 
 
-async def referrer_awaiting_first_purchase(conn: BaseDBAsyncClient, member_id: uuid.UUID) -> uuid.UUID | None:
-    """Who referred this member, while they have no purchase yet (the purchases table is
-    read here, in the one statement the purchase path can afford)."""
-    rows = await conn.execute_query_dict(
-        "SELECT referred_by_id FROM members m WHERE id = $1 AND referred_by_id IS NOT NULL"
+def referrer_awaiting_first_purchase(member_id: uuid.UUID) -> db.Part:
+    """Who referred this member (as `member_id`), while they have no purchase yet: a part
+    of the purchase's wallet lock, read in that statement (the purchases table is read
+    here too, in the one statement the purchase path can afford)."""
+    return db.Part(
+        "SELECT referred_by_id AS member_id FROM members m WHERE id = $1 AND referred_by_id IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.id)",
-        [member_id],
+        (member_id,),
     )
-    return rows[0]["referred_by_id"] if rows else None
 
 
 # --- reads for KPIs ---

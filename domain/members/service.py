@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from domain import clock, text
+from domain import clock, db, text
 from domain.errors import AlreadyExists, InvalidInput, NotEligible, NotFound
 from domain.members import repository
 from domain.members.numbers import looks_like_one, new_member_number, normalise
@@ -285,8 +285,10 @@ async def due_for_requalification(boundary: datetime) -> list[uuid.UUID]:
     return await repository.due_for_requalification(boundary)
 
 
-async def referrer_awaiting_first_purchase(conn, member_id: uuid.UUID) -> uuid.UUID | None:
-    return await repository.referrer_awaiting_first_purchase(conn, member_id)
+def referrer_awaiting_first_purchase(member_id: uuid.UUID) -> db.Part:
+    """Who referred this member, while their first purchase has not landed: a part of the
+    purchase's wallet lock (`ledger.lock_members(also=...)`)."""
+    return repository.referrer_awaiting_first_purchase(member_id)
 
 
 # --- reads for KPIs ---

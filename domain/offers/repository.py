@@ -11,6 +11,8 @@ from decimal import Decimal
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from domain import db
+
 
 @dataclass(frozen=True)
 class OfferRow:
@@ -159,44 +161,44 @@ async def clip(
     )
 
 
-async def clips_for_purchase(
-    conn: BaseDBAsyncClient, member_id: uuid.UUID, store_key: str, now: datetime
-) -> list[Clip]:
-    """The member's clipped, unused point offers valid now and usable at this store."""
-    rows = await conn.execute_query_dict(
+def clips_part(member_id: uuid.UUID, store_key: str, now: datetime) -> db.Part:
+    """The member's clipped, unused point offers valid now and usable at this store, as a
+    part of the purchase's one read after its wallet lock (`clips_of` reads it back)."""
+    return db.Part(
         """
-        SELECT a.id AS activation_id, o.id AS offer_id, o.title, o.kind, o.value, o.store_keys
+        SELECT array_agg(ROW(a.id, o.id, o.title, o.kind, o.value, o.store_keys) ORDER BY a.activated_at, a.id)
+               AS offer_clips
         FROM offer_activations a JOIN offers o ON o.id = a.offer_id
         WHERE a.member_id = $1 AND a.used_at IS NULL AND o.kind IN ('BONUS_POINTS', 'POINTS_MULTIPLIER')
           AND o.valid_from <= $2 AND o.valid_until > $2
           AND (o.store_keys = '[]'::jsonb OR o.store_keys ? $3::text)
-        ORDER BY a.activated_at, a.id
         """,
-        [member_id, now, store_key],
+        (member_id, now, store_key),
     )
+
+
+def clips_of(row: dict) -> list[Clip]:
     return [
         Clip(
-            r["activation_id"],
-            r["offer_id"],
-            r["title"],
-            r["kind"],
-            Decimal(r["value"]),
-            tuple(json.loads(r["store_keys"]) if isinstance(r["store_keys"], str) else r["store_keys"]),
+            activation_id,
+            offer_id,
+            title,
+            kind,
+            Decimal(value),
+            tuple(json.loads(store_keys) if isinstance(store_keys, str) else store_keys),
         )
-        for r in rows
+        for activation_id, offer_id, title, kind, value, store_keys in row["offer_clips"] or ()
     ]
 
 
-async def mark_used(
-    conn: BaseDBAsyncClient, activation_ids: list[uuid.UUID], purchase_id: uuid.UUID, now: datetime
-) -> int:
-    """Used once: a second use finds nothing to update."""
-    rows = await conn.execute_query_dict(
-        "UPDATE offer_activations SET used_at = $3, purchase_id = $2 WHERE id = ANY($1::uuid[]) AND used_at IS NULL"
-        " RETURNING id",
-        [activation_ids, purchase_id, now],
+def mark_used_part(activation_ids: list[uuid.UUID], purchase_id: uuid.UUID, now: datetime, when: str) -> db.Part:
+    """CTEs for the purchase's statement, when the SQL condition `when` holds: these clips
+    used (once: a second use finds nothing to update; the wallet lock keeps it from happening)."""
+    return db.Part(
+        "offers_used AS (UPDATE offer_activations SET used_at = $3, purchase_id = $2"
+        f" WHERE id = ANY($1::uuid[]) AND used_at IS NULL AND {when})",
+        (activation_ids, purchase_id, now),
     )
-    return len(rows)
 
 
 async def coupon_for_update(conn: BaseDBAsyncClient, code: str) -> dict | None:

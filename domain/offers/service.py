@@ -14,7 +14,7 @@ from decimal import ROUND_DOWN, Decimal
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from domain import clock, text
+from domain import clock, db, text
 from domain.audit import service as audit
 from domain.errors import Expired, InvalidInput, NotFound
 from domain.members import service as members
@@ -210,13 +210,16 @@ async def activate(program: Program, member_id: uuid.UUID, offer_id: uuid.UUID) 
     return replace(row, activated=True)
 
 
-async def apply_at_purchase(
-    conn: BaseDBAsyncClient, member_id: uuid.UUID, store_key: str, points: int, now: datetime
-) -> Applied:
-    """Inside the purchase's transaction, under the member's wallet lock (so two purchases
-    cannot both use a clip): every clipped bonus usable here, and the best clipped
-    multiplier (the others wait for a later purchase), on the purchase's `points`."""
-    clips = await repository.clips_for_purchase(conn, member_id, store_key, now)
+def clips_part(member_id: uuid.UUID, store_key: str, now: datetime) -> db.Part:
+    """The member's usable clips, read inside the purchase's transaction under the member's
+    wallet lock (so two purchases cannot both use a clip); `apply_at_purchase` takes the row."""
+    return repository.clips_part(member_id, store_key, now)
+
+
+def apply_at_purchase(row: dict, points: int) -> Applied:
+    """Every clipped bonus usable here, and the best clipped multiplier (the others wait
+    for a later purchase), on the purchase's `points`; `row` carried `clips_part`."""
+    clips = repository.clips_of(row)
     bonuses = [c for c in clips if c.kind == "BONUS_POINTS"]
     multiplier = max((c for c in clips if c.kind == "POINTS_MULTIPLIER"), key=lambda c: c.value, default=None)
     extra, explained, used = 0, [], []
@@ -242,10 +245,11 @@ def _explain(clip: Clip, points: int) -> dict:
     }
 
 
-async def mark_used(conn: BaseDBAsyncClient, applied: Applied, purchase_id: uuid.UUID, now: datetime) -> None:
-    if applied.activation_ids:
-        done = await repository.mark_used(conn, applied.activation_ids, purchase_id, now)
-        assert done == len(applied.activation_ids), "a clip was used twice: the wallet lock should prevent it"
+def mark_used_part(applied: Applied, purchase_id: uuid.UUID, now: datetime, when: str) -> db.Part | None:
+    """The clips `applied` used, marked in the purchase's statement (gated on `when`)."""
+    if not applied.activation_ids:
+        return None
+    return repository.mark_used_part(applied.activation_ids, purchase_id, now, when)
 
 
 async def redeem_coupon(code: str) -> OfferRow:

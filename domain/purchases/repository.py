@@ -41,8 +41,15 @@ class PurchaseRow:
     occurred_at: datetime
 
 
+# In the statement `insert` runs: true when the purchase is new (its row was written now),
+# and the new purchase's (store_key, amount, occurred_at) (no row for one sent before).
+RECORDED = "EXISTS (SELECT 1 FROM recorded)"
+RECORDED_ROWS = "SELECT store_key, amount, occurred_at FROM recorded"
+
+
 async def insert(
     conn: BaseDBAsyncClient,
+    purchase_id: uuid.UUID,
     member_id: uuid.UUID,
     channel: str,
     store_key: str,
@@ -52,22 +59,34 @@ async def insert(
     now: datetime,
     points: int,
     cashback: int,
-) -> PurchaseRow | None:
-    """The new purchase; None when this (channel, store, external id) was recorded before."""
-    # One statement: the purchase and its member's day in purchase_days.
+    then: Sequence[db.Part] = (),
+) -> tuple[PurchaseRow | None, bool]:
+    """(the purchase, whether it is new). One statement: the purchase, its member's day in
+    purchase_days, and `then`: other areas' CTEs (the ledger's credit and the offers used,
+    gated on `RECORDED`; the member's segments, told of the purchase by `RECORDED_ROWS`).
+    This (channel, store, external id) recorded before: the stored purchase, read in the
+    same statement; None when that one was committed while this statement waited on it
+    (its snapshot is older): `by_receipt` reads it then."""
+    params: list = [purchase_id, member_id, channel, store_key, external_id, amount, currency, now, points, cashback]
+    more = "".join(f", {part.placed(params)}" for part in then)
     rows = await conn.execute_query_dict(
-        "WITH p AS (INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency,"
+        "WITH recorded AS (INSERT INTO purchases (id, member_id, channel, store_key, external_id, amount, currency,"
         " occurred_at, points_earned, cashback_earned, refunded_amount, points_reversed, cashback_reversed, shortfall)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, 0, 0)"
         f" ON CONFLICT (channel, store_key, external_id) DO NOTHING RETURNING {_COLUMNS}"
-        "), d AS (INSERT INTO purchase_days (member_id, day, store_key, purchases, spend)"
-        " SELECT member_id, (occurred_at AT TIME ZONE 'UTC')::date, store_key, 1, amount FROM p"
+        "), days AS (INSERT INTO purchase_days (member_id, day, store_key, purchases, spend)"
+        " SELECT member_id, (occurred_at AT TIME ZONE 'UTC')::date, store_key, 1, amount FROM recorded"
         " ON CONFLICT (member_id, day, store_key) DO UPDATE"
         " SET purchases = purchase_days.purchases + 1, spend = purchase_days.spend + EXCLUDED.spend"
-        f") SELECT {_COLUMNS} FROM p",
-        [uuid.uuid4(), member_id, channel, store_key, external_id, amount, currency, now, points, cashback],
+        f"){more} SELECT {_COLUMNS}, true AS new FROM recorded"
+        f" UNION ALL SELECT {_COLUMNS}, false FROM purchases WHERE channel = $3 AND store_key = $4"
+        " AND external_id = $5 AND NOT EXISTS (SELECT 1 FROM recorded)",
+        params,
     )
-    return PurchaseRow(**rows[0]) if rows else None
+    if not rows:
+        return None, False
+    row = rows[0]
+    return PurchaseRow(**{k: v for k, v in row.items() if k != "new"}), row["new"]
 
 
 async def by_receipt(conn: BaseDBAsyncClient, channel: str, store_key: str, external_id: str) -> PurchaseRow | None:

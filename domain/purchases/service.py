@@ -10,7 +10,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from tortoise.transactions import in_transaction
 
-from domain import clock
+from domain import clock, db
 from domain.errors import InvalidInput, NotFound
 from domain.keys import IdempotencyConflict, valid_key
 from domain.members import service as members
@@ -75,37 +75,45 @@ async def record(
     if channel not in CHANNELS:
         raise InvalidInput(f"channel is one of {', '.join(CHANNELS)}.", field="channel")
     now = clock.now()
-    async with in_transaction() as conn:
-        referrer = await _referrer_awaiting_first_purchase(conn, program, member_id)
-        locked = await ledger.lock_members(
-            conn, [m for m in (member_id, referrer) if m], ledger.wallet_kinds(program), now
+    kinds = ledger.wallet_kinds(program)
+    # The member's wallets locked (and, in the same statement, their referrer's when this is
+    # the first purchase) with the transaction's BEGIN; then one read of what the purchase
+    # decides on: the wallets, the standing, the clipped offers and what the segments'
+    # recomputation needs.
+    referral = members.referrer_awaiting_first_purchase(member_id) if _referrals(program) else None
+    async with db.in_transaction_with(ledger.lock_statement([member_id], also=referral)) as conn:
+        parts = (
+            ledger.held_part([member_id], also=referral),
+            tiers.standing_part(program, member_id, now, today=True),
+            offers.clips_part(member_id, store_key, now),
+            segments.before_member_part(),
         )
+        read = await db.read_together(conn, *parts)
+        locked = ledger.held_of(read, [member_id])
+        referrer = next((m for m in locked if m != member_id), None)
+        unsettled = not ledger.settled(locked, kinds)
+        if referrer is not None or unsettled:
+            # A referral (its wallets locked again: a no-op, but sure), points to release or
+            # wallets to open (a missing member fails here): what every writer does.
+            locked = await ledger.lock_members(conn, list(locked), kinds, now)
+            if unsettled:
+                read = await db.read_together(conn, *parts)  # released points count for the tier
         wallets = locked[member_id]
-        standing = await tiers.standing(conn, program, member_id, now, today=True)
+        standing = tiers.standing_of(read)
         if standing is None:  # the lock above found the member; only a concurrent delete gets here
             raise NotFound("No member with this id.", field="memberId")
         earned = earning.for_purchase(program, amount, standing.tier_key, now, standing.earned_today)
         # The member's clipped offers, computed before the ledger's statement and explained on its entry.
-        applied = await offers.apply_at_purchase(conn, member_id, store_key, earned.points, now)
+        applied = offers.apply_at_purchase(read, earned.points)
         if applied.explanation:
             offered = {**earned.explanation, "offers": applied.explanation}
             earned = replace(earned, points=earned.points + applied.points, explanation=offered)
         description = earned.description + "".join(f", offer: {o['title']}" for o in applied.explanation)
         pending_until = now + timedelta(days=program.pending.days) if program.pending.days else None
-        purchase = await repository.insert(
-            conn, member_id, channel, store_key, external_id, amount, currency, now, earned.points, earned.cashback
-        )
-        if purchase is None:  # sent before: answer what was recorded then
-            existing = await repository.by_receipt(conn, channel, store_key, external_id)
-            if (existing.member_id, existing.amount, existing.currency) != (member_id, amount, currency):
-                raise IdempotencyConflict(
-                    "This receipt was recorded before with a different member, amount or currency.",
-                    field="externalId",
-                )
-            return existing, _rows(wallets)
-        await offers.mark_used(conn, applied, purchase.id, now)
-        await ledger.credit(
-            conn,
+        purchase_id = uuid.uuid4()
+        # One statement: the purchase, the ledger's credit of its points and the clips it
+        # used (these two only if the purchase is new: RECORDED), the member's segments.
+        points = ledger.credit_part(
             wallets[ledger.POINTS],
             earned.points,
             kind="EARN",
@@ -114,10 +122,47 @@ async def record(
             expires_at=expires_at(program, now),
             available_at=pending_until,
             explanation=earned.explanation,
-            purchase_id=purchase.id,
+            purchase_id=purchase_id,
             qualifying=earned.points,
             extends_open_lots=program.expiry.extend_on_activity,  # an inactivity policy (expiry extension)
+            when=repository.RECORDED,
         )
+        used = offers.mark_used_part(applied, purchase_id, now, repository.RECORDED)
+        qualifying = standing.qualifying + (0 if pending_until else earned.points)
+        reached = tiers.upgrade_for(program, standing.tier_key, qualifying)
+        # In the purchase's transaction (its statement): the member's segments never lag their purchases.
+        segmented = segments.member_part(
+            program,
+            member_id,
+            read,
+            now,
+            added=repository.RECORDED_ROWS,
+            tier_key=reached.key if reached else None,
+            tier_when=repository.RECORDED,
+        )
+        purchase, new = await repository.insert(
+            conn,
+            purchase_id,
+            member_id,
+            channel,
+            store_key,
+            external_id,
+            amount,
+            currency,
+            now,
+            earned.points,
+            earned.cashback,
+            then=[p for p in (points.part, used, segmented) if p is not None],
+        )
+        if not new:  # sent before: answer what was recorded then
+            existing = purchase or await repository.by_receipt(conn, channel, store_key, external_id)
+            if (existing.member_id, existing.amount, existing.currency) != (member_id, amount, currency):
+                raise IdempotencyConflict(
+                    "This receipt was recorded before with a different member, amount or currency.",
+                    field="externalId",
+                )
+            return existing, _rows(wallets)
+        points.written()
         if earned.cashback:
             await ledger.credit(
                 conn,
@@ -129,16 +174,14 @@ async def record(
                 available_at=pending_until,
                 description=f"Cashback on purchase {external_id}",
                 explanation=earned.explanation,
-                purchase_id=purchase.id,
+                purchase_id=purchase_id,
             )
         if referrer is not None:
             await _referral_bonuses(conn, program, member_id, referrer, locked, now)
-        qualifying = standing.qualifying + (0 if pending_until else earned.points)
-        reached = tiers.upgrade_for(program, standing.tier_key, qualifying)
         if reached is not None:
             await tiers.move(conn, member_id, reached, now)
-        # In the purchase's transaction: the member's segments never lag their purchases.
-        await segments.recompute_member(conn, program, member_id)
+        if segmented is None:  # a fresh database: the built-in segments are created first
+            await segments.recompute_member(conn, program, member_id, read)
         return purchase, _rows(wallets)
 
 
@@ -146,11 +189,8 @@ def _rows(held: dict[str, ledger.Held]) -> dict[str, WalletRow]:
     return {kind: wallet.row() for kind, wallet in held.items()}
 
 
-async def _referrer_awaiting_first_purchase(conn, program: Program, member_id: uuid.UUID) -> uuid.UUID | None:
-    """Who referred this member, when their first purchase is about to land."""
-    if not (program.bonuses.referrer or program.bonuses.referee):
-        return None
-    return await members.referrer_awaiting_first_purchase(conn, member_id)
+def _referrals(program: Program) -> bool:
+    return bool(program.bonuses.referrer or program.bonuses.referee)
 
 
 async def _referral_bonuses(conn, program: Program, member_id, referrer, locked, now: datetime) -> None:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from domain import db
 from domain.program.config import Program
 
 # beside migrate's 727301 and the jobs' 727302
@@ -90,6 +91,22 @@ async def definitions(conn: BaseDBAsyncClient | None = None) -> list[SegmentRow]
         "SELECT id, key, name, builtin, rules, created_at, 0 AS member_count FROM segments ORDER BY id"
     )
     return [_row(r) for r in rows]
+
+
+def before_member_part() -> db.Part:
+    """What one member's recomputation needs first, as a part of the purchase's one read:
+    every segment's definition (`definitions_of` reads them back), and the shared lock
+    `recompute` would take (see there), held from here to the transaction's end."""
+    return db.Part(
+        "SELECT (SELECT array_agg(ROW(id, key, name, builtin, rules, created_at, 0) ORDER BY id) FROM segments)"
+        " AS segment_definitions, pg_advisory_xact_lock_shared($1) IS NULL AS segments_locked",
+        (_LOCK,),
+    )
+
+
+def definitions_of(row: dict) -> list[SegmentRow]:
+    names = ("id", "key", "name", "builtin", "rules", "created_at", "member_count")
+    return [_row(dict(zip(names, r, strict=True))) for r in row["segment_definitions"] or ()]
 
 
 async def by_id(segment_id: uuid.UUID) -> SegmentRow | None:
@@ -262,6 +279,8 @@ async def recompute(
     now: datetime,
     segments: list[SegmentRow],
     member_id: uuid.UUID | None = None,
+    *,
+    locked: bool = False,
 ) -> Recomputed:
     """Bring the memberships of `segments` (for one member, or everyone) in line with
     their rules, recording each entry and exit at `now`: one statement. Safe beside a
@@ -274,9 +293,11 @@ async def recompute(
         return Recomputed(0, 0)
     # A run over everyone and one member's run (inside a purchase) could each hold a row
     # the other wants (A inserted here, B deleted there): a deadlock that would fail the
-    # purchase. Everyone's runs take this lock alone; one member's share it.
-    shared = "_shared" if member_id is not None else ""
-    await conn.execute_query(f"SELECT pg_advisory_xact_lock{shared}($1)", [_LOCK])
+    # purchase. Everyone's runs take this lock alone; one member's share it. `locked`:
+    # the caller took it already (`before_member_part`).
+    if not locked:
+        shared = "_shared" if member_id is not None else ""
+        await conn.execute_query(f"SELECT pg_advisory_xact_lock{shared}($1)", [_LOCK])
     if member_id is None:
         # Everyone's run holds every member's aggregates and memberships at once (a few
         # tens of MB at 200,000 members): in memory, not spilled to disk in pieces (the
@@ -285,6 +306,30 @@ async def recompute(
         # memory to hash them, the planner would, and that is 3x slower here.
         await conn.execute_query(f"SET LOCAL work_mem = '{EVERYONE_WORK_MEM}'")
         await conn.execute_query("SET LOCAL enable_hashagg = off")
+    part = recompute_part(program, now, segments, member_id)
+    rows = await conn.execute_query_dict(
+        f"WITH {part.sql} SELECT COUNT(*) FILTER (WHERE change = 'ENTERED') AS entered,"
+        " COUNT(*) FILTER (WHERE change = 'LEFT') AS left FROM seg_logged",
+        list(part.params),
+    )
+    return Recomputed(int(rows[0]["entered"]), int(rows[0]["left"]))
+
+
+def recompute_part(
+    program: Program,
+    now: datetime,
+    segments: list[SegmentRow],
+    member_id: uuid.UUID | None = None,
+    *,
+    added: str | None = None,
+    tier_key: str | None = None,
+    tier_when: str = "true",
+) -> db.Part:
+    """`recompute`'s statement as CTEs (`seg_logged` gives each change), for a statement
+    that also writes the member's purchase (one member only; the caller holds the shared
+    lock). Its other CTEs' writes are invisible here, so the statement tells: `added`, a
+    SELECT of (store_key, amount, occurred_at) of the purchases it writes, and `tier_key`,
+    the tier it moves the member to when the SQL condition `tier_when` holds."""
     sql = _Sql(days=member_id is not None)
     # Only what the statement uses: PostgreSQL cannot type a parameter it never sees.
     builtins = _builtins(sql, program, now) if any(s.builtin for s in segments) else {}
@@ -300,6 +345,9 @@ async def recompute(
     at = sql.param(now)
     aggregates = "".join(f", {a}" for a in sql.aggregates)
     columns = "".join(f", p.a{i}" for i in range(len(sql.aggregates)))
+    tier = "m.tier_key"
+    if tier_key is not None:
+        tier = f"CASE WHEN {tier_when} THEN {sql.param(tier_key, '::text')} ELSE m.tier_key END"
     if one is None:
         p = f"""
             SELECT member_id, COUNT(*) AS purchases, MAX(occurred_at) AS last_at{aggregates}
@@ -309,56 +357,62 @@ async def recompute(
             f"(occurred_at >= {sql.param(d)} AND occurred_at < {sql.param(d + timedelta(days=1))})"
             for d in sorted(sql.first_days)
         )
+        last_at = f"SELECT MAX(occurred_at) FROM purchases WHERE member_id = {one} AND refunded_amount < amount"
+        new = ""
+        if added:
+            # the statement's own purchases: a day row each (a day's rows are summed), and raw
+            # too when their day is one a window starts in
+            last_at = f"SELECT GREATEST(({last_at}), (SELECT MAX(occurred_at) FROM added))"
+            new = f"""
+                UNION ALL
+                SELECT store_key, 1, amount, (occurred_at AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC',
+                       false FROM added
+                UNION ALL
+                SELECT store_key, 1, amount, occurred_at, true FROM added WHERE {first_days or "false"}"""
         p = f"""
-            WITH src AS (
+            WITH {f"added AS ({added}), " if added else ""}src AS (
                 SELECT store_key, purchases AS n, spend, day::timestamp AT TIME ZONE 'UTC' AS t, false AS raw
                 FROM purchase_days WHERE member_id = {one} AND purchases > 0
                 UNION ALL
                 SELECT store_key, 1, amount - refunded_amount, occurred_at, true FROM purchases
-                WHERE member_id = {one} AND refunded_amount < amount AND ({first_days or "false"})
+                WHERE member_id = {one} AND refunded_amount < amount AND ({first_days or "false"}){new}
             )
-            SELECT {one} AS member_id, SUM(n) FILTER (WHERE NOT raw) AS purchases,
-                   (SELECT MAX(occurred_at) FROM purchases WHERE member_id = {one} AND refunded_amount < amount)
-                   AS last_at{aggregates}
+            SELECT {one} AS member_id, SUM(n) FILTER (WHERE NOT raw) AS purchases, ({last_at}) AS last_at{aggregates}
             FROM src"""
-    statement = f"""
-        WITH p AS ({p}
+    ctes = f"""
+        seg_p AS ({p}
         ), agg AS MATERIALIZED (
-            SELECT m.id AS member_id, m.tier_key, m.created_at, m.birthday, m.push_marketing, m.location_nudges,
-                   COALESCE(p.purchases, 0) AS purchases, p.last_at{columns}
-            FROM members m LEFT JOIN p ON p.member_id = m.id
+            SELECT m.id AS member_id, {tier} AS tier_key, m.created_at, m.birthday, m.push_marketing,
+                   m.location_nudges, COALESCE(p.purchases, 0) AS purchases, p.last_at{columns}
+            FROM members m LEFT JOIN seg_p p ON p.member_id = m.id
             {f"WHERE m.id = {one}" if one else ""}
-        ), desired AS MATERIALIZED (
+        ), seg_desired AS MATERIALIZED (
             {" UNION ALL ".join(desired)}
-        ), diff AS MATERIALIZED (
+        ), seg_diff AS MATERIALIZED (
             -- one pass over the wanted and the current memberships: who enters, who leaves
             SELECT d.segment_id, d.member_id, sm.id AS current
-            FROM desired d
+            FROM seg_desired d
             FULL JOIN (
                 SELECT id, segment_id, member_id FROM segment_members
                 WHERE segment_id = ANY({ids}) {f"AND member_id = {one}" if one else ""}
             ) sm ON sm.segment_id = d.segment_id AND sm.member_id = d.member_id
             WHERE d.member_id IS NULL OR sm.id IS NULL
-        ), entered AS (
+        ), seg_entered AS (
             INSERT INTO segment_members (segment_id, member_id, since)
-            SELECT segment_id, member_id, {at} FROM diff WHERE current IS NULL
+            SELECT segment_id, member_id, {at} FROM seg_diff WHERE current IS NULL
             {"ON CONFLICT (segment_id, member_id) DO NOTHING" if one else ""}
             RETURNING segment_id, member_id
-        ), gone AS (
-            DELETE FROM segment_members sm USING diff
-            WHERE diff.member_id IS NULL AND sm.id = diff.current
+        ), seg_gone AS (
+            DELETE FROM segment_members sm USING seg_diff
+            WHERE seg_diff.member_id IS NULL AND sm.id = seg_diff.current
             RETURNING sm.segment_id, sm.member_id
-        ), logged AS (
+        ), seg_logged AS (
             INSERT INTO segment_changes (segment_id, member_id, change, at)
-            SELECT segment_id, member_id, 'ENTERED', {at} FROM entered
-            UNION ALL SELECT segment_id, member_id, 'LEFT', {at} FROM gone
+            SELECT segment_id, member_id, 'ENTERED', {at} FROM seg_entered
+            UNION ALL SELECT segment_id, member_id, 'LEFT', {at} FROM seg_gone
             RETURNING change
-        )
-        SELECT COUNT(*) FILTER (WHERE change = 'ENTERED') AS entered, COUNT(*) FILTER (WHERE change = 'LEFT') AS left
-        FROM logged
-    """
-    rows = await conn.execute_query_dict(statement, sql.params)
-    return Recomputed(int(rows[0]["entered"]), int(rows[0]["left"]))
+        )"""
+    return db.Part(ctes, tuple(sql.params))
 
 
 async def entries_in(key: str, start: datetime, end: datetime) -> list[tuple[uuid.UUID, datetime]]:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from domain import db
+
 
 @dataclass(frozen=True, slots=True)
 class StandingRow:
@@ -21,13 +23,12 @@ class StandingRow:
     earned_today: int  # 0 unless a day was asked for
 
 
-async def standing(
-    conn: BaseDBAsyncClient, member_id: uuid.UUID, since: datetime, day: tuple[datetime, datetime] | None
-) -> StandingRow | None:
-    """None: no such member. Qualifying points after `since`: the whole UTC days after
-    since's day from the wallets' per-day rollup (at most ~366 rows, however long the
-    history), plus the entries of since's own day that come after it (an index range
-    within one day)."""
+def standing_part(member_id: uuid.UUID, since: datetime, day: tuple[datetime, datetime] | None) -> db.Part:
+    """The standing's statement, as a part another statement can carry (the purchase's
+    read after its wallet lock). No row: no such member. Qualifying points after `since`:
+    the whole UTC days after since's day from the wallets' per-day rollup (at most ~366
+    rows, however long the history), plus the entries of since's own day that come after
+    it (an index range within one day)."""
     first_day = since.astimezone(UTC).date()
     first_day_ends = datetime.combine(first_day + timedelta(days=1), time(), UTC)
     earned = (
@@ -36,7 +37,7 @@ async def standing(
         if day
         else "0"
     )
-    rows = await conn.execute_query_dict(
+    return db.Part(
         f"""
         SELECT m.tier_key, {earned} AS earned_today,
                (SELECT COALESCE(SUM(qualifying), 0) FROM qualifying_days WHERE member_id = $1 AND day > $3)
@@ -44,9 +45,21 @@ async def standing(
                    WHERE member_id = $1 AND occurred_at > $2 AND occurred_at < $4) AS qualifying
         FROM members m WHERE m.id = $1
         """,
-        [member_id, since, first_day, first_day_ends, *(day or ())],
+        (member_id, since, first_day, first_day_ends, *(day or ())),
     )
-    if not rows:
+
+
+def standing_of(row: dict) -> StandingRow | None:
+    """The standing in a row that carried `standing_part` (None: no such member)."""
+    if row["tier_key"] is None:
         return None
-    row = rows[0]
     return StandingRow(row["tier_key"], int(row["qualifying"]), int(row["earned_today"]))
+
+
+async def standing(
+    conn: BaseDBAsyncClient, member_id: uuid.UUID, since: datetime, day: tuple[datetime, datetime] | None
+) -> StandingRow | None:
+    """`standing_part` alone."""
+    part = standing_part(member_id, since, day)
+    rows = await conn.execute_query_dict(part.sql, list(part.params))
+    return standing_of(rows[0]) if rows else None

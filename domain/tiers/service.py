@@ -15,7 +15,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from domain import clock
+from domain import clock, db
 from domain.members import service as members
 from domain.program.config import Program, Tier, TierWindow
 from domain.tiers import repository
@@ -85,15 +85,31 @@ class Standing:
     earned_today: int
 
 
-async def standing(
-    conn: BaseDBAsyncClient | None, program: Program, member_id: uuid.UUID, now: datetime, *, today: bool = False
-) -> Standing | None:
-    """The one function that computes a member's standing (None: no such member), in one statement."""
+def _window(program: Program, now: datetime, today: bool) -> tuple[datetime, tuple[datetime, datetime] | None]:
+    """Where the qualifying window starts, and the program's day when `today` (the daily cap)."""
     day = None
     if today:
         midnight = now.astimezone(program.zone).replace(hour=0, minute=0, second=0, microsecond=0)
         day = (midnight, midnight + timedelta(days=1))
-    row = await repository.standing(conn or connections.get("default"), member_id, window_start(program, now), day)
+    return window_start(program, now), day
+
+
+def standing_part(program: Program, member_id: uuid.UUID, now: datetime, *, today: bool = False) -> db.Part:
+    """`standing`'s statement as a part of another (the purchase's one read after its
+    wallet lock); `standing_of` reads it back from that statement's row."""
+    return repository.standing_part(member_id, *_window(program, now, today))
+
+
+def standing_of(row: dict) -> Standing | None:
+    found = repository.standing_of(row)
+    return Standing(found.tier_key, found.qualifying, found.earned_today) if found else None
+
+
+async def standing(
+    conn: BaseDBAsyncClient | None, program: Program, member_id: uuid.UUID, now: datetime, *, today: bool = False
+) -> Standing | None:
+    """The one function that computes a member's standing (None: no such member), in one statement."""
+    row = await repository.standing(conn or connections.get("default"), member_id, *_window(program, now, today))
     return Standing(row.tier_key, row.qualifying, row.earned_today) if row else None
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from domain import db
 from domain.errors import NotFound
 from domain.program.config import Program
 from domain.wallets import repository
@@ -65,6 +66,31 @@ async def lock(conn: BaseDBAsyncClient, member_id: uuid.UUID, kinds: tuple[str, 
     return (await lock_members(conn, [member_id], kinds, now))[member_id]
 
 
+def lock_statement(member_ids: list[uuid.UUID], also: db.Part | None = None) -> str:
+    """`lock_members`'s lock as a statement for `db.in_transaction_with` (sent with BEGIN),
+    for these members and the one `also` finds (a purchase's referrer), in one
+    primary-key order. `held_part` reads what it locked; `settled` tells whether the
+    wallets need `lock_members` after all (points to release, wallets to open)."""
+    return repository.lock_statement(member_ids, also)
+
+
+def held_part(member_ids: list[uuid.UUID], also: db.Part | None = None) -> db.Part:
+    return repository.held_part(member_ids, also)
+
+
+def held_of(row: dict, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Held]]:
+    """The wallets `lock_statement` locked, by member (with the member `also` found)."""
+    found, also = repository.held_of(row)
+    return _held([*member_ids, *([also] if also else [])], found)
+
+
+def settled(held: dict[uuid.UUID, dict[str, Held]], kinds: tuple[str, ...]) -> bool:
+    """No pending points that may be due, no wallet missing: nothing `lock_members` would do."""
+    return all(not w.pending for ws in held.values() for w in ws.values()) and all(
+        k in ws for ws in held.values() for k in kinds
+    )
+
+
 async def lock_members(
     conn: BaseDBAsyncClient, member_ids: list[uuid.UUID], kinds: tuple[str, ...], now: datetime
 ) -> dict[uuid.UUID, dict[str, Held]]:
@@ -87,14 +113,32 @@ async def lock_members(
 
 
 async def _locked(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Held]]:
+    return _held(member_ids, await repository.lock_wallets(conn, member_ids))
+
+
+def _held(member_ids: list[uuid.UUID], found: list[WalletRow]) -> dict[uuid.UUID, dict[str, Held]]:
     out: dict[uuid.UUID, dict[str, Held]] = {m: {} for m in member_ids}
-    for r in await repository.lock_wallets(conn, member_ids):
+    for r in found:
         out[r.member_id][r.kind] = Held(r.id, r.member_id, r.kind, r.balance, r.pending)
     return out
 
 
-async def credit(
-    conn: BaseDBAsyncClient,
+@dataclass(frozen=True)
+class Credit:
+    """A credit as CTEs (`part`; None: nothing to write) for a statement that runs it, and
+    what it adds to the wallet once that statement has written it."""
+
+    part: db.Part | None
+    wallet: Held
+    balance: int = 0
+    pending: int = 0
+
+    def written(self) -> None:
+        self.wallet.balance += self.balance
+        self.wallet.pending += self.pending
+
+
+def credit_part(
     wallet: Held,
     amount: int,
     *,
@@ -108,22 +152,17 @@ async def credit(
     qualifying: int = 0,
     dedupe_key: str | None = None,
     extends_open_lots: bool = False,
-) -> Entry | None:
-    """Credit `amount` in a new lot. Available now: an entry and the balance move;
-    available later (a return window): the lot waits as pending. Returns the entry,
-    or None when pending or when `dedupe_key` was credited before.
-
-    `extends_open_lots` (an inactivity policy): the wallet's open lots that expire
-    before `expires_at` expire then too, in the same statement."""
+    when: str = "true",
+) -> Credit:
+    """`credit`'s writes as CTEs, gated on the SQL condition `when` of the statement that
+    carries them (a purchase's: its row is new). That statement's caller holds the wallet
+    lock, and calls `written()` when it ran and `when` held."""
     extend = extends_open_lots and expires_at is not None
-    if amount <= 0:
-        if extend:  # the activity counts even when a cap left it nothing to earn
-            await repository.extend_open_lots(conn, wallet.id, expires_at)
-        return None
+    if amount <= 0:  # the activity counts for an inactivity policy even when a cap left it nothing
+        return Credit(repository.extend_part(wallet.id, expires_at, when) if extend else None, wallet)
     details = json.dumps(explanation or {})
     if available_at is not None and available_at > now:
-        await repository.insert_pending_lot(
-            conn,
+        lot = repository.pending_lot_part(
             wallet.row(),
             amount,
             now,
@@ -134,12 +173,10 @@ async def credit(
             details,
             qualifying,
             extend,
+            when,
         )
-        wallet.pending += amount
-        return None
-    # One statement: the entry (unless its dedupe key exists), its lot, the balance, the event.
-    entry_id = await repository.insert_credit(
-        conn,
+        return Credit(lot, wallet, pending=amount)
+    entry = repository.credit_part(
         wallet.row(),
         amount,
         kind,
@@ -151,10 +188,30 @@ async def credit(
         now,
         expires_at,
         extend,
+        when,
     )
+    return Credit(entry, wallet, balance=amount)
+
+
+async def credit(conn: BaseDBAsyncClient, wallet: Held, amount: int, *, kind: str, **details) -> Entry | None:
+    """Credit `amount` in a new lot (see `credit_part` for the details taken). Available
+    now: an entry and the balance move; available later (a return window): the lot waits
+    as pending. Returns the entry, or None when pending or when `dedupe_key` was credited
+    before. One statement: the entry, its lot, the balance, the event.
+
+    `extends_open_lots` (an inactivity policy): the wallet's open lots that expire
+    before `expires_at` expire then too, in the same statement."""
+    written = credit_part(wallet, amount, kind=kind, **details)
+    if written.part is None:
+        return None
+    if not written.balance:  # pending, or only the expiry extension
+        await repository.write(conn, written.part)
+        written.written()
+        return None
+    entry_id = await repository.insert_credit(conn, written.part)
     if entry_id is None:
         return None
-    wallet.balance += amount
+    written.written()
     return Entry(entry_id, wallet.id, kind, amount, wallet.balance)
 
 

@@ -117,6 +117,32 @@ async def lock_wallets(conn: BaseDBAsyncClient, member_ids: list[uuid.UUID]) -> 
     return [WalletRow(**r) for r in rows]
 
 
+def lock_statement(member_ids: list[uuid.UUID], also: db.Part | None) -> str:
+    """The members' wallets, and those of the member `also` finds (a part selecting at
+    most one `member_id`: a purchase's referrer), locked in one primary-key order: a
+    statement with no parameters, sent with the transaction's BEGIN; `held_part` reads them."""
+    more = f" || ARRAY({db.inlined(also.sql, also.params)})" if also else ""
+    return f"SELECT 1 FROM wallets WHERE member_id = ANY({db.literal(member_ids)}{more}) ORDER BY id FOR UPDATE"
+
+
+def held_part(member_ids: list[uuid.UUID], also: db.Part | None) -> db.Part:
+    """After `lock_statement`, as a part of the purchase's one read: the wallets it locked
+    (`held_wallets`) and who `also` finds now (`also_member`)."""
+    params: list = [member_ids]
+    found = also.placed(params) if also else "SELECT NULL::uuid AS member_id WHERE false"
+    return db.Part(
+        f"SELECT (SELECT member_id FROM ({found}) a) AS also_member,"
+        " (SELECT array_agg(ROW(w.id, w.member_id, w.kind, w.balance, w.pending) ORDER BY w.id) FROM wallets w"
+        f" WHERE w.member_id = ANY($1::uuid[] || ARRAY(SELECT member_id FROM ({found}) a))) AS held_wallets",
+        tuple(params),
+    )
+
+
+def held_of(row: dict) -> tuple[list[WalletRow], uuid.UUID | None]:
+    """The wallets and the member `also` found, from a row that carried `held_part`."""
+    return [WalletRow(*w) for w in row["held_wallets"] or ()], row["also_member"]
+
+
 async def open_wallet(conn: BaseDBAsyncClient, member_id: uuid.UUID, kind: str, now: datetime) -> None:
     await conn.execute_query(
         "INSERT INTO wallets (id, member_id, kind, balance, pending, updated_at) "
@@ -125,8 +151,7 @@ async def open_wallet(conn: BaseDBAsyncClient, member_id: uuid.UUID, kind: str, 
     )
 
 
-async def insert_pending_lot(
-    conn: BaseDBAsyncClient,
+def pending_lot_part(
     wallet: WalletRow,
     amount: int,
     now: datetime,
@@ -137,22 +162,26 @@ async def insert_pending_lot(
     details: str,
     qualifying: int,
     extend: bool = False,
-) -> None:
-    """One statement: the pending lot, the wallet's pending total, the event (and with
-    `extend`, the wallet's open lots moved to the new lot's expiry)."""
-    await conn.execute_query(
+    when: str = "true",
+) -> db.Part:
+    """The CTEs (`name AS (...), ...`) that write a pending lot, the wallet's pending
+    total and the event (and with `extend`, the wallet's open lots moved to the new lot's
+    expiry), when the SQL condition `when` holds (in the statement that carries them:
+    a purchase's, gated on its row being new)."""
+    return db.Part(
         f"""
-        WITH lot AS (
+        pending_lot AS (
             INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
                               purchase_id, description, explanation, qualifying)
-            VALUES ($1, $2, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9)
-        ), moved AS (
-            UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1
-        ), extended AS ({_EXTEND.format(until="$5", flag="$13")})
-        INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
-        VALUES ($10, $1, NULL, 'WALLET_UPDATED', $3, $11, $12)
-        """,
-        [
+            SELECT $1, $2, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9 WHERE {when}
+        ), pending_moved AS (
+            UPDATE wallets SET pending = pending + $2, updated_at = $3 WHERE id = $1 AND {when}
+        ), pending_extended AS ({_EXTEND.format(until="$5", flag=f"$13 AND {when}")}
+        ), pending_event AS (
+            INSERT INTO wallet_events (member_id, wallet_id, entry_id, kind, created_at, balance, pending)
+            SELECT $10, $1, NULL, 'WALLET_UPDATED', $3, $11, $12 WHERE {when}
+        )""",
+        (
             wallet.id,
             amount,
             now,
@@ -166,12 +195,11 @@ async def insert_pending_lot(
             wallet.balance,
             wallet.pending + amount,
             extend,
-        ],
+        ),
     )
 
 
-async def insert_credit(
-    conn: BaseDBAsyncClient,
+def credit_part(
     wallet: WalletRow,
     amount: int,
     kind: str,
@@ -183,16 +211,18 @@ async def insert_credit(
     now: datetime,
     expires_at: datetime | None,
     extend: bool = False,
-) -> int | None:
-    """One statement: the entry (unless its dedupe key exists), its lot, the balance, the
-    event (and with `extend`, the wallet's open lots moved to the new lot's expiry). The
-    entry's id, or None when the dedupe key was credited before."""
-    rows = await conn.execute_query_dict(
+    when: str = "true",
+) -> db.Part:
+    """The CTEs that write a credit when the SQL condition `when` holds: the entry (unless
+    its dedupe key exists; CTE `entry` gives its id), its lot, the balance, the event (and
+    with `extend`, the wallet's open lots moved to the new lot's expiry), its day's
+    qualifying points."""
+    return db.Part(
         f"""
-        WITH entry AS (
+        entry AS (
             INSERT INTO ledger_entries (wallet_id, member_id, kind, amount, balance_after, qualifying,
                                         description, explanation, purchase_id, dedupe_key, occurred_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE {when}
             ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
         ), lot AS (
             INSERT INTO lots (wallet_id, amount, remaining, state, earned_at, available_at, expires_at,
@@ -205,10 +235,8 @@ async def insert_credit(
             SELECT $2, $1, id, 'WALLET_UPDATED', $11, $5, $13 FROM entry
         ), extended AS ({_EXTEND.format(until="$12", flag="$14 AND EXISTS (SELECT 1 FROM entry)")}
         ), rolled AS ({_ROLLED}
-        )
-        SELECT id FROM entry
-        """,
-        [
+        )""",
+        (
             wallet.id,
             wallet.member_id,
             kind,
@@ -223,8 +251,19 @@ async def insert_credit(
             expires_at,
             wallet.pending,
             extend,
-        ],
+        ),
     )
+
+
+async def write(conn: BaseDBAsyncClient, part: db.Part) -> None:
+    """A part of CTEs above (`pending_lot_part`, `extend_part`) alone: one statement."""
+    await conn.execute_query(f"WITH {part.sql} SELECT 1", list(part.params))
+
+
+async def insert_credit(conn: BaseDBAsyncClient, part: db.Part) -> int | None:
+    """`credit_part` alone: one statement. The entry's id, or None when the dedupe key
+    was credited before."""
+    rows = await conn.execute_query_dict(f"WITH {part.sql} SELECT id FROM entry", list(part.params))
     return rows[0]["id"] if rows else None
 
 
@@ -237,9 +276,9 @@ _EXTEND = """
 """
 
 
-async def extend_open_lots(conn: BaseDBAsyncClient, wallet_id: uuid.UUID, until: datetime) -> None:
-    """`_EXTEND` alone: an activity that earned nothing (a daily cap reached) still counts."""
-    await conn.execute_query(_EXTEND.format(until="$2", flag="true"), [wallet_id, until])
+def extend_part(wallet_id: uuid.UUID, until: datetime, when: str = "true") -> db.Part:
+    """`_EXTEND` alone, as CTEs: an activity that earned nothing (a daily cap reached) still counts."""
+    return db.Part(f"extended_only AS ({_EXTEND.format(until='$2', flag=when)})", (wallet_id, until))
 
 
 async def insert_debit(

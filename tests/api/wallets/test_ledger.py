@@ -70,6 +70,23 @@ async def test_fifty_concurrent_sends_of_one_receipt_credit_once(gql, tokens, an
     assert await ledger_sums(database, ana.uuid) == (WELCOME + 100,) * 3
 
 
+async def test_one_receipt_sent_for_two_members_at_once_credits_one_of_them_once(gql, tokens, ana, database):
+    # Different members: no wallet lock orders them, the receipt's unique key does (a
+    # send that waits on the other's insert finds the stored purchase after it commits).
+    bo = await enrolled(gql, tokens, "bo@example.com")
+    results = await asyncio.gather(
+        *(purchase(gql, tokens, who, "R-SHARED", "10.00") for _ in range(20) for who in (ana, bo))
+    )
+    won = [r for r in results if not r["userErrors"]]
+    lost = [r for r in results if r["userErrors"]]
+    assert won and all(r == won[0] for r in won), "the winner's sends all answer the same purchase"
+    assert all([e["code"] for e in r["userErrors"]] == ["IDEMPOTENCY_CONFLICT"] for r in lost)
+    assert len(won) == 20 and len(lost) == 20  # every send of the winner, none of the other's
+    assert await count(database, "purchases") == 1
+    sums = [await ledger_sums(database, m.uuid) for m in (ana, bo)]
+    assert sorted(sums) == [(WELCOME,) * 3, (WELCOME + 100,) * 3]
+
+
 @pytest.mark.parametrize(
     ("amount", "currency", "field"),
     [
