@@ -291,6 +291,7 @@ def expire(args: argparse.Namespace) -> int:
     print(
         f"released pending points of {result.released_members} members; expired {result.expired}"
         f" in {result.batches} batches, longest batch {result.longest_batch} s"
+        + (f", {result.cancelled} cancelled at the lock bound and retried smaller" if result.cancelled else "")
     )
     return 0
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.asyncpg.client import TransactionWrapper
 from tortoise.backends.base.client import TransactionContextPooled
@@ -344,6 +345,16 @@ async def read_together(conn: Any, *parts: Part) -> dict[str, Any]:
     joins = " ".join(f"LEFT JOIN LATERAL ({p.placed(params)}) AS r{i} ON true" for i, p in enumerate(parts))
     rows = await conn.execute_query_dict(f"SELECT * FROM (SELECT) AS one {joins}", params)
     return rows[0]
+
+
+# A statement the server cancelled at its `statement_timeout` (`bounded`).
+Cancelled = asyncpg.exceptions.QueryCanceledError
+
+
+async def bounded(conn: Any, seconds: float) -> None:
+    """Each further statement of this transaction is cancelled by the server after
+    `seconds` (raising `Cancelled`; the rollback then releases what it locked)."""
+    await conn.execute_query(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
 
 
 async def ping() -> None:

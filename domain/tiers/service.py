@@ -213,6 +213,7 @@ class ExpiryRun:
     expired: int
     batches: int = 0
     longest_batch: float = 0.0  # seconds: the longest any wallet stayed locked by the run
+    cancelled: int = 0  # expiry batches the server cancelled at LOCK_SECONDS and retried smaller
 
 
 # A batch aims at this many seconds of locks: short enough that a member buying a coffee
@@ -223,10 +224,22 @@ class ExpiryRun:
 # at a tenth of the pace of 500-wallet ones).
 BATCH_SECONDS = 0.3
 FIRST_BATCH = 500
+MIN_BATCH = 100
 MAX_BATCH = 20_000
+# The most an expiry batch may keep a wallet locked: the server cancels each of its two
+# statements past half of it (a load spike, a wallet held by a long purchase), the batch
+# rolls back, releasing its locks, and is retried at half the size. At the smallest size
+# it runs unbounded rather than never finish.
+LOCK_SECONDS = 1.0
 
 
-async def run_expiry(program: Program, now: datetime | None = None, *, batch: int | None = None) -> ExpiryRun:
+async def run_expiry(
+    program: Program,
+    now: datetime | None = None,
+    *,
+    batch: int | None = None,
+    lock_seconds: float = LOCK_SECONDS,
+) -> ExpiryRun:
     """The daily pass: release pending points whose window passed, then expire
     past-due lots. Set-based, in batches of wallets (in id order), each its own short
     transaction; running it twice changes nothing the second time. A fixed `batch`
@@ -252,13 +265,19 @@ async def run_expiry(program: Program, now: datetime | None = None, *, batch: in
     after = None
     while True:
         with sizer.timed() as size:
-            async with in_transaction() as conn:
-                done = await ledger.expire_due(conn, now, after=after, limit=size)
+            try:
+                async with in_transaction() as conn:
+                    if size > MIN_BATCH:
+                        await db.bounded(conn, lock_seconds / 2)
+                    done = await ledger.expire_due(conn, now, after=after, limit=size)
+            except db.Cancelled:
+                sizer.cancelled()
+                continue
         expired += done.expired
         if done.last is None:
             break
         after = done.last
-    return ExpiryRun(released, expired, sizer.batches, round(sizer.longest, 3))
+    return ExpiryRun(released, expired, sizer.batches, round(sizer.longest, 3), sizer.cancels)
 
 
 class _Sizer:
@@ -269,6 +288,12 @@ class _Sizer:
         self.size = fixed or FIRST_BATCH
         self.batches = 0
         self.longest = 0.0
+        self.cancels = 0
+        self._cancelled = False
+
+    def cancelled(self) -> None:
+        """The batch in hand was cancelled at its bound: the next one is half its size."""
+        self._cancelled = True
 
     @contextmanager
     def timed(self):
@@ -277,6 +302,10 @@ class _Sizer:
         took = time.perf_counter() - started
         self.batches += 1
         self.longest = max(self.longest, took)
-        if self.fixed is None:
+        if self._cancelled:
+            self._cancelled = False
+            self.cancels += 1
+            self.size = max(MIN_BATCH, self.size // 2)
+        elif self.fixed is None:
             scaled = int(self.size * BATCH_SECONDS / max(took, 0.001))
-            self.size = max(100, min(MAX_BATCH, scaled, self.size * 3 // 2))  # grow gently: load varies
+            self.size = max(MIN_BATCH, min(MAX_BATCH, scaled, self.size * 3 // 2))  # grow gently: load varies

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from domain import clock
 from domain.audit import service as audit
@@ -96,6 +97,37 @@ async def test_a_purchase_waits_for_one_batch_not_for_the_whole_run():
     assert run.expired == 150
     assert run.batches == 1 + 3 + 1  # pending (none), three of ten wallets, the last finds nothing
     for m in ms:
+        assert_whole(await state(m))
+
+
+async def test_a_batch_held_up_past_its_bound_is_cancelled_and_retried_smaller():
+    """A purchase holds one wallet longer than a batch may keep its others locked: the
+    server cancels the batch (its locks go), the run retries at half the size and still
+    expires everything exactly once."""
+    p = program(MONTHLY)
+    ms = [await new_member(p) for _ in range(110)]
+    for m in ms:
+        await buy(p, m, f"old-{m}", "5")
+    clock.advance(timedelta(days=40))
+    first = (await connections.get("default").execute_query_dict("SELECT member_id FROM wallets ORDER BY id LIMIT 1"))[
+        0
+    ]["member_id"]
+    held = asyncio.Event()
+
+    async def long_purchase():
+        async with in_transaction() as conn:
+            await conn.execute_query("SELECT 1 FROM wallets WHERE member_id = $1 FOR UPDATE", [first])
+            held.set()
+            await asyncio.sleep(1.5)
+
+    holder = asyncio.create_task(long_purchase())
+    await held.wait()
+    run = await tiers.run_expiry(p, batch=105, lock_seconds=0.2)
+    await holder
+    assert run.cancelled == 1  # the 105-wallet batch; the 100-wallet retry (the floor) waited
+    assert run.expired == 5 * 110
+    for m in ms:
+        assert await entries_of(m, "EXPIRE") == [-5]
         assert_whole(await state(m))
 
 
