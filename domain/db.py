@@ -347,14 +347,8 @@ async def read_together(conn: Any, *parts: Part) -> dict[str, Any]:
     return rows[0]
 
 
-# A statement the server cancelled at its `statement_timeout` (`bounded`).
+# A statement the server cancelled at its `statement_timeout` (the rollback releases its locks).
 Cancelled = asyncpg.exceptions.QueryCanceledError
-
-
-async def bounded(conn: Any, seconds: float) -> None:
-    """Each further statement of this transaction is cancelled by the server after
-    `seconds` (raising `Cancelled`; the rollback then releases what it locked)."""
-    await conn.execute_query(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
 
 
 async def ping() -> None:

@@ -229,7 +229,7 @@ MAX_BATCH = 20_000
 # The most an expiry batch may keep a wallet locked: the server cancels each of its two
 # statements past half of it (a load spike, a wallet held by a long purchase), the batch
 # rolls back, releasing its locks, and is retried at half the size. At the smallest size
-# it runs unbounded rather than never finish.
+# it runs unbounded rather than never finish; so does a fixed `batch` (the caller chose it).
 LOCK_SECONDS = 1.0
 
 
@@ -267,9 +267,9 @@ async def run_expiry(
         with sizer.timed() as size:
             try:
                 async with in_transaction() as conn:
-                    if size > MIN_BATCH:
-                        await db.bounded(conn, lock_seconds / 2)
-                    done = await ledger.expire_due(conn, now, after=after, limit=size)
+                    # sized by time only: a fixed `batch` is the caller's own choice
+                    bound = lock_seconds / 2 if batch is None and size > MIN_BATCH else None
+                    done = await ledger.expire_due(conn, now, after=after, limit=size, bound=bound)
             except db.Cancelled:
                 sizer.cancelled()
                 continue

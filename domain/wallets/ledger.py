@@ -291,12 +291,15 @@ async def release_due(
     return Batch(wallet_ids[-1] if wallet_ids else None, len(wallet_ids), members=members)
 
 
-async def expire_due(conn: BaseDBAsyncClient, now: datetime, *, after: uuid.UUID | None = None, limit: int) -> Batch:
+async def expire_due(
+    conn: BaseDBAsyncClient, now: datetime, *, after: uuid.UUID | None = None, limit: int, bound: float | None = None
+) -> Batch:
     """What is left of past-due lots expires, in the next `limit` wallets (in id order)
     after `after`: one EXPIRE entry per wallet, in one set-based statement. Running it
     again finds nothing left. The caller commits each batch: a wallet stays locked for
-    one batch only, so a purchase on it waits at most that long."""
-    await repository.relaxed_commit(conn)
+    one batch only, so a purchase on it waits at most that long. `bound`: the seconds
+    after which the server cancels each of the batch's statements (`db.Cancelled`)."""
+    await repository.relaxed_commit(conn, bound=bound)
     wallet_ids = await repository.lock_wallets_with_due_lots(conn, now, pending=False, after=after, limit=limit)
     expired = await repository.expire_lots(conn, now, wallet_ids) if wallet_ids else 0
     return Batch(wallet_ids[-1] if wallet_ids else None, len(wallet_ids), expired=expired)

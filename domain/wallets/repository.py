@@ -378,12 +378,20 @@ async def less_pending(conn: BaseDBAsyncClient, wallet_id: uuid.UUID, amount: in
     )
 
 
-async def relaxed_commit(conn: BaseDBAsyncClient) -> None:
+async def relaxed_commit(conn: BaseDBAsyncClient, *, bound: float | None = None) -> None:
     """This transaction's commit does not wait for its WAL flush: for the daily pass's
     batches, which are atomic and idempotent (a crash can lose the last few, never half
     of one, and the next run redoes them), so hundreds of short transactions do not each
-    wait for the disk."""
-    await conn.execute_query("SET LOCAL synchronous_commit TO off")
+    wait for the disk. With `bound` (seconds), in the same statement: each further
+    statement is cancelled by the server past it (asyncpg's QueryCanceledError,
+    `db.Cancelled`)."""
+    if bound is None:
+        await conn.execute_query("SET LOCAL synchronous_commit TO off")
+        return
+    await conn.execute_query(
+        "SELECT set_config('synchronous_commit', 'off', true), set_config('statement_timeout', $1, true)",
+        [str(max(1, int(bound * 1000)))],
+    )
 
 
 async def lock_wallets_with_due_lots(

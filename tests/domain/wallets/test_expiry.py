@@ -122,9 +122,9 @@ async def test_a_batch_held_up_past_its_bound_is_cancelled_and_retried_smaller()
 
     holder = asyncio.create_task(long_purchase())
     await held.wait()
-    run = await tiers.run_expiry(p, batch=105, lock_seconds=0.2)
+    run = await tiers.run_expiry(p, lock_seconds=0.2)
     await holder
-    assert run.cancelled == 1  # the 105-wallet batch; the 100-wallet retry (the floor) waited
+    assert run.cancelled == 3  # batches of 500, 250 and 125 wallets; the retry at the floor (100) waited
     assert run.expired == 5 * 110
     for m in ms:
         assert await entries_of(m, "EXPIRE") == [-5]
