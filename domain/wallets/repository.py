@@ -581,26 +581,31 @@ async def wallet(wallet_id: uuid.UUID) -> WalletRow | None:
     return WalletRow(**rows[0]) if rows else None
 
 
+# A wallet's first `$2` expiry moments, found one by one down the spendable lots' index
+# (lots_spendable), from the wallets `{seed}` names as w(id); then each moment's lots
+# summed (`_MOMENT_AMOUNT`), so a long history of lots costs nothing.
+_MOMENTS = """
+    moments AS (
+        SELECT w.id AS wallet_id, 1 AS n,
+               (SELECT MIN(expires_at) FROM lots WHERE wallet_id = w.id AND state = 'AVAILABLE'
+                  AND remaining > 0 AND expires_at IS NOT NULL) AS expires_at
+        FROM {seed}
+        UNION ALL
+        SELECT m.wallet_id, m.n + 1,
+               (SELECT MIN(expires_at) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
+                  AND remaining > 0 AND expires_at > m.expires_at)
+        FROM moments m WHERE m.expires_at IS NOT NULL AND m.n < $2
+    )"""
+_MOMENT_AMOUNT = """(SELECT SUM(remaining) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
+                  AND remaining > 0 AND expires_at = m.expires_at) AS amount"""
+
+
 async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int) -> dict[uuid.UUID, list[Expiring]]:
-    """Each wallet's first `per_wallet` expiry moments and what expires at each: the
-    moments found one by one down the spendable lots' index (lots_spendable), then each
-    moment's lots summed, so a long history of lots costs nothing here."""
+    """Each wallet's first `per_wallet` expiry moments and what expires at each."""
     rows = await db.client().execute_query_dict(
-        """
-        WITH RECURSIVE moments AS (
-            SELECT w.id AS wallet_id, 1 AS n,
-                   (SELECT MIN(expires_at) FROM lots WHERE wallet_id = w.id AND state = 'AVAILABLE'
-                      AND remaining > 0 AND expires_at IS NOT NULL) AS expires_at
-            FROM unnest($1::uuid[]) AS w(id)
-            UNION ALL
-            SELECT m.wallet_id, m.n + 1,
-                   (SELECT MIN(expires_at) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
-                      AND remaining > 0 AND expires_at > m.expires_at)
-            FROM moments m WHERE m.expires_at IS NOT NULL AND m.n < $2
-        )
-        SELECT m.wallet_id, m.expires_at,
-               (SELECT SUM(remaining) FROM lots WHERE wallet_id = m.wallet_id AND state = 'AVAILABLE'
-                  AND remaining > 0 AND expires_at = m.expires_at) AS amount
+        f"""
+        WITH RECURSIVE {_MOMENTS.format(seed="unnest($1::uuid[]) AS w(id)")}
+        SELECT m.wallet_id, m.expires_at, {_MOMENT_AMOUNT}
         FROM moments m WHERE m.expires_at IS NOT NULL ORDER BY m.wallet_id, m.expires_at
         """,
         [wallet_ids, per_wallet],
@@ -609,6 +614,34 @@ async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int) -> dict[uu
     for r in rows:
         out[r["wallet_id"]].append(Expiring(int(r["amount"]), r["expires_at"]))
     return out
+
+
+async def wallets_expiring(
+    member_ids: list[uuid.UUID], per_wallet: int
+) -> tuple[dict[uuid.UUID, list[WalletRow]], dict[uuid.UUID, list[Expiring]]]:
+    """wallets_of and expiring_soon of their POINTS wallets in one statement (cashback
+    never expires): a row per wallet and expiry moment."""
+    rows = await db.client().execute_query_dict(
+        f"""
+        WITH RECURSIVE {_MOMENTS.format(seed="wallets w WHERE w.member_id = ANY($1::uuid[]) AND w.kind = 'POINTS'")}
+        SELECT w.id, w.member_id, w.kind, w.balance, w.pending, m.expires_at, {_MOMENT_AMOUNT}
+        FROM wallets w LEFT JOIN moments m ON m.wallet_id = w.id AND m.expires_at IS NOT NULL
+        WHERE w.member_id = ANY($1::uuid[]) ORDER BY w.kind DESC, w.id, m.expires_at
+        """,
+        [member_ids, per_wallet],
+    )
+    wallets: dict[uuid.UUID, list[WalletRow]] = {m: [] for m in member_ids}
+    expiring: dict[uuid.UUID, list[Expiring]] = {}
+    seen = None
+    for r in rows:
+        if r["id"] != seen:  # a wallet's rows are adjacent (ordered by its id)
+            seen = r["id"]
+            wallets[r["member_id"]].append(WalletRow(seen, r["member_id"], r["kind"], r["balance"], r["pending"]))
+            if r["kind"] == "POINTS":
+                expiring[seen] = []
+        if r["expires_at"] is not None:
+            expiring[seen].append(Expiring(int(r["amount"]), r["expires_at"]))
+    return wallets, expiring
 
 
 async def entries(wallet_id: uuid.UUID, limit: int, before_id: int | None) -> list[EntryRow]:

@@ -192,6 +192,13 @@ async def expiring_soon(wallet_ids: list[uuid.UUID], per_wallet: int = 3) -> dic
     return await repository.expiring_soon(wallet_ids, per_wallet)
 
 
+async def wallets_expiring(
+    member_ids: list[uuid.UUID], per_wallet: int = 3
+) -> tuple[dict[uuid.UUID, list[WalletRow]], dict[uuid.UUID, list[Expiring]]]:
+    """wallets_of, and expiring_soon of the POINTS wallets among them, in one query."""
+    return await repository.wallets_expiring(member_ids, per_wallet)
+
+
 async def entries(wallet_id: uuid.UUID, limit: int, before_id: int | None) -> list[EntryRow]:
     """A wallet's history, newest first, keyset-paged on the entry id."""
     return await repository.entries(wallet_id, limit, before_id)

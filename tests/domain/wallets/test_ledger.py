@@ -264,3 +264,19 @@ def _real_time():
     clock.reset()
     yield
     clock.reset()
+
+
+async def test_wallets_with_their_expiries_in_one_read_match_the_two_reads():
+    # `Me` reads a member's wallets and their POINTS wallets' next expiries at once.
+    p = program(expiry='policy = "rolling"\nmonths = 1', cashback="enabled = true\npercent = 2.5")
+    m, other = await new_member(p), await new_member(p)
+    for i in range(5):  # five expiry moments: the first three are read
+        await buy(p, m, f"W-{i}", "10")
+        clock.advance(timedelta(days=1))
+    found, expiring = await wallets.wallets_expiring([m, other])
+    assert found == await wallets.wallets_of([m, other])
+    assert [w.kind for w in found[m]] == ["POINTS", "CASHBACK"]
+    points = [w.id for ws in found.values() for w in ws if w.kind == "POINTS"]
+    assert expiring == await wallets.expiring_soon(points)
+    assert [e.amount for e in expiring[found[m][0].id]] == [10, 10, 10]
+    assert expiring[found[other][0].id] == []
