@@ -101,6 +101,7 @@ class GraphQLView(GraphQL):
             or not isinstance(query, str | None)
             or not isinstance(variables, dict | None)
             or not isinstance(extensions, dict | None)
+            or not isinstance(data.get("operationName"), str | None)
         ):
             return await super().parse_http_body(request)
         parsed_body.set(None)
