@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -623,6 +624,16 @@ async def buy(p, member_id, receipt: str, amount: str, **kw):
     return await purchases.record(
         p, member_id=member_id, external_id=receipt, amount=Decimal(amount), currency="EUR", channel="STORE", **kw
     )
+
+
+async def rollups_rebuilt() -> None:
+    """The per-day rollups (qualifying_days, purchase_days) emptied and rebuilt from the
+    history by migration 0012's backfill, as an existing database gets them."""
+    conn = connections.get("default")
+    migration = importlib.import_module("domain.migrations.0012_standing")
+    await conn.execute_query("TRUNCATE " + ", ".join(migration.DERIVED))
+    for statement in migration.BACKFILL:
+        await conn.execute_query(statement)
 
 
 async def ledger_step(p, member_id, receipts: list, i: int, op: str, n: int) -> None:

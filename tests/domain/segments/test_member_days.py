@@ -6,7 +6,6 @@ everyone changes nothing of theirs."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,7 +19,7 @@ from domain.errors import InvalidInput
 from domain.program.config import load
 from domain.purchases import service as purchases
 from domain.segments import service as segments
-from tests.conftest import buy, new_member
+from tests.conftest import buy, new_member, rollups_rebuilt
 
 P = load(None)
 R = segments.Rule
@@ -111,10 +110,6 @@ async def test_the_migration_backfills_the_days_from_the_purchases():
     await buy(P, a, "A-3", "9", store_key="paris-1")
     await purchases.refund(P, external_id="A-2", amount=Decimal("7"))
     await purchases.refund(P, external_id="A-1", amount=Decimal("1.5"))
-    conn = connections.get("default")
-    migration = importlib.import_module("domain.migrations.0012_standing")
-    await conn.execute_query("TRUNCATE " + ", ".join(migration.DERIVED))
-    for statement in migration.BACKFILL:
-        await conn.execute_query(statement)
+    await rollups_rebuilt()
     assert await days_match_purchases()
     await member_run_then_everyone_changes_nothing(a)

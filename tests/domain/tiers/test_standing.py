@@ -6,7 +6,6 @@ ledger's entries in the window."""
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,7 +18,7 @@ from domain import clock
 from domain.program.config import parse
 from domain.purchases import service as purchases
 from domain.tiers import service as tiers
-from tests.conftest import BASE, buy, ledger_step, new_member
+from tests.conftest import BASE, buy, ledger_step, new_member, rollups_rebuilt
 
 ZONES = ("UTC", "Pacific/Kiritimati", "America/Adak", "Asia/Kathmandu")
 
@@ -121,11 +120,7 @@ async def test_the_migration_backfills_the_rollup_from_the_ledger():
     await buy(p, a, "A-2", "7")
     await buy(p, b, "B-1", "12")
     await purchases.refund(p, external_id="A-2", amount=Decimal("7"))
-    conn = connections.get("default")
-    migration = importlib.import_module("domain.migrations.0012_standing")
-    await conn.execute_query("TRUNCATE " + ", ".join(migration.DERIVED))
-    for statement in migration.BACKFILL:
-        await conn.execute_query(statement)
+    await rollups_rebuilt()
     assert await rollup_matches_entries()
     assert (await tiers.standing(None, p, a, clock.now())).qualifying == 40  # the refund took A-2's 7 back
     assert (await tiers.standing(None, p, b, clock.now())).qualifying == 12
