@@ -417,11 +417,15 @@ async def lock_wallets_with_due_lots(
     if after is not None:
         params.append(after)
         condition += f" AND wallet_id > ${len(params)}"
-    due = f"SELECT wallet_id FROM lots WHERE {condition}"
+    wanted = f"id IN (SELECT wallet_id FROM lots WHERE {condition})"
     if limit is not None:
-        # the (wallet_id, state, expires_at) index walks wallets in id order from `after`
-        due = f"SELECT DISTINCT wallet_id FROM lots WHERE {condition} ORDER BY wallet_id LIMIT {int(limit)}"
-    rows = await conn.execute_query_dict(f"SELECT id FROM wallets WHERE id IN ({due}) ORDER BY id FOR UPDATE", params)
+        # The lots' wallet-led indexes walk wallets in id order from `after`; as an array the
+        # batch's wallets are looked up by key, where a join would read every wallet per batch.
+        wanted = (
+            f"id = ANY(ARRAY(SELECT DISTINCT wallet_id FROM lots WHERE {condition}"
+            f" ORDER BY wallet_id LIMIT {int(limit)}))"
+        )
+    rows = await conn.execute_query_dict(f"SELECT id FROM wallets WHERE {wanted} ORDER BY id FOR UPDATE", params)
     return [r["id"] for r in rows]
 
 
