@@ -37,9 +37,11 @@ class Member(Node):
     referral_code: str | None = strawberry.field(description="Share it: a friend who enrols with it earns you both.")
     preferences: Preferences
     row: strawberry.Private[MemberRow]
+    # The tier status when it was read with the member (`me`), else read when asked.
+    known_tier: strawberry.Private[tiers.TierStatus | None] = None
 
     @classmethod
-    def of(cls, row: MemberRow) -> Member:
+    def of(cls, row: MemberRow, tier: tiers.TierStatus | None = None) -> Member:
         return cls(
             id=to_global_id("Member", row.id),
             member_number=row.member_number,
@@ -55,10 +57,13 @@ class Member(Node):
                 locale=row.locale,
             ),
             row=row,
+            known_tier=tier,
         )
 
     @strawberry.field(description="Tier, qualifying points and progress to the next tier.")
     async def tier(self, info: Info) -> TierStatus:
+        if self.known_tier is not None:
+            return TierStatus.of(self.known_tier)
         program = info.context.services.program
         return TierStatus.of(await tiers.status_for(program, self.row.id, self.row.tier_key, clock.now()))
 

@@ -17,6 +17,7 @@ _COLUMNS = (
     "id, member_number, email, display_name, birthday, timezone, locale, push_marketing, location_nudges,"
     " firebase_uid, tier_key, tier_changed_at, referral_code, referred_by_id, created_at, updated_at"
 )
+_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 # The columns a profile or preference update may set (the keys callers pass are checked against it).
 WRITABLE = frozenset(
     ("email", "display_name", "birthday", "timezone", "locale", "push_marketing", "location_nudges", "firebase_uid")
@@ -69,6 +70,17 @@ async def one(
         f"SELECT {_COLUMNS} FROM members WHERE {column} = $1" + (" FOR UPDATE" if lock else ""), [value]
     )
     return MemberRow(**rows[0]) if rows else None
+
+
+def row_part(member_id: uuid.UUID) -> db.Part:
+    """`one("id", …)` as a part of a statement another area's service assembles (the
+    app's Me: the member and their standing in one round trip); `row_of` reads it back."""
+    return db.Part(f"SELECT {_COLUMNS} FROM members WHERE id = $1", (member_id,))
+
+
+def row_of(row: dict) -> MemberRow | None:
+    """The member in a row that carried `row_part` (None: no such member)."""
+    return MemberRow(**{name: row[name] for name in _NAMES}) if row["id"] is not None else None
 
 
 async def insert(conn: BaseDBAsyncClient, fields: dict) -> MemberRow:

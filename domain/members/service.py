@@ -176,6 +176,15 @@ async def find(member_id: uuid.UUID) -> MemberRow | None:
     return await repository.one("id", member_id)
 
 
+def find_part(member_id: uuid.UUID) -> db.Part:
+    """`find`'s statement as a part of another (`found_in` reads the member back)."""
+    return repository.row_part(member_id)
+
+
+def found_in(row: dict) -> MemberRow | None:
+    return repository.row_of(row)
+
+
 async def by_email(email: str) -> MemberRow | None:
     email = normal_email(email)
     return await repository.one("email", email) if len(email) <= 254 else None

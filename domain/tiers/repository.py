@@ -39,7 +39,7 @@ def standing_part(member_id: uuid.UUID, since: datetime, day: tuple[datetime, da
     )
     return db.Part(
         f"""
-        SELECT m.tier_key, {earned} AS earned_today,
+        SELECT m.tier_key AS standing_tier, {earned} AS earned_today,
                (SELECT COALESCE(SUM(qualifying), 0) FROM qualifying_days WHERE member_id = $1 AND day > $3)
                + (SELECT COALESCE(SUM(qualifying), 0) FROM ledger_entries
                    WHERE member_id = $1 AND occurred_at > $2 AND occurred_at < $4) AS qualifying
@@ -51,9 +51,9 @@ def standing_part(member_id: uuid.UUID, since: datetime, day: tuple[datetime, da
 
 def standing_of(row: dict) -> StandingRow | None:
     """The standing in a row that carried `standing_part` (None: no such member)."""
-    if row["tier_key"] is None:
+    if row["standing_tier"] is None:
         return None
-    return StandingRow(row["tier_key"], int(row["qualifying"]), int(row["earned_today"]))
+    return StandingRow(row["standing_tier"], int(row["qualifying"]), int(row["earned_today"]))
 
 
 async def standing(

@@ -190,6 +190,25 @@ async def status_for(program: Program, member_id: uuid.UUID, tier_key: str, now:
     """The member's tier status: the tier they hold (not lowered mid-period) and
     progress from their qualifying points."""
     qualifying = await qualifying_points(connections.get("default"), program, member_id, now)
+    return _status(program, tier_key, qualifying, now)
+
+
+async def member_with_status(
+    program: Program, member_id: uuid.UUID, now: datetime
+) -> tuple[members.MemberRow, TierStatus] | None:
+    """The member and their tier status in one statement (the app's launch query asks
+    for both): `members.find` and `status_for` read together. None: no such member."""
+    read = await db.read_together(
+        connections.get("default"), members.find_part(member_id), standing_part(program, member_id, now)
+    )
+    row = members.found_in(read)
+    if row is None:
+        return None
+    found = standing_of(read)
+    return row, _status(program, row.tier_key, max(0, found.qualifying) if found else 0, now)
+
+
+def _status(program: Program, tier_key: str, qualifying: int, now: datetime) -> TierStatus:
     held = current_tier(program, tier_key)
     status = status_of(program, qualifying, now)
     if status.current.rank >= held.rank:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain import clock
-from tests.conftest import count, counting_queries, enroll, error_codes
+from tests.conftest import OPS, count, counting_queries, enroll, enrolled, error_codes, purchase
 
 ME = (
     "{ me { id memberNumber displayName email birthday preferences { pushMarketing locationNudges timezone locale } } }"
@@ -186,3 +186,32 @@ async def test_a_page_of_members_with_their_wallets_costs_a_fixed_number_of_quer
     page = result["data"]["members"]["edges"]
     assert len(page) == 10 and all(e["node"]["wallets"][0]["expiringSoon"] for e in page)
     assert len(queries) == 2, queries  # members, their wallets with their expiring lots
+
+
+TIER = "tier { current { id name rank } next { id name rank } qualifyingPoints pointsToNextTier progress periodEndsAt }"
+
+
+async def test_the_apps_me_reads_the_member_and_tier_in_one_statement_and_answers_as_a_staff_read(gql, tokens):
+    """Me's member and tier come from one statement (its wallets from a second); the tier
+    answers as the tier read on its own does, for a tier reached and for one held after
+    the points that reached it were refunded (held until the period ends)."""
+    ana = await enrolled(gql, tokens, "ana@example.com")
+    staff_read = "query($id: ID!) { node(id: $id) { ... on Member { " + TIER + " } } }"
+    await purchase(gql, tokens, ana, "T-1", "100.00")  # 1,000 qualifying points: Silver
+    for step in ("reached", "held"):
+        with counting_queries() as queries:
+            mine = (await gql(OPS["Me"], token=ana.token))["data"]["me"]
+        assert len(queries) == 2, queries  # member and tier; wallets with their expiring points
+        theirs = (await gql(staff_read, {"id": ana.id}, token=tokens.staff()))["data"]["node"]["tier"]
+        assert mine["tier"] == theirs
+        assert mine["tier"]["current"]["name"] == "Silver"
+        assert mine["tier"]["qualifyingPoints"] == (1000 if step == "reached" else 0)
+        if step == "reached":
+            refund = {"externalId": "T-1", "amount": "100.00"}
+            assert (await gql(OPS["RefundPurchase"], refund, token=tokens.staff()))["data"]["refundPurchase"][
+                "userErrors"
+            ] == []
+    # Without the tier, the member alone.
+    with counting_queries() as queries:
+        assert (await gql("{ me { id } }", token=ana.token))["data"]["me"]["id"] == ana.id
+    assert len(queries) == 1, queries
