@@ -10,7 +10,11 @@ such fields; `Me` 21). Here such a field is read and serialised directly: the at
 (strawberry's default resolver), then the type's own `coerce_output_value`.
 
 An object value of an object type also goes straight to its fields, past graphql-core's
-checks for the other kinds of type (list, leaf, abstract) and for null.
+checks for the other kinds of type (list, leaf, abstract) and for null. A plain field
+whose type is a non-null object type (an edge's `node`, a connection's `pageInfo`) holding
+an object of exactly that type goes to its fields without graphql-core's field path
+(resolve info, resolver chain, `is_type_of`): its errors reach the parent as they would
+anyway, since the field cannot be null; another value takes the ordinary path.
 
 The fields each selection set selects (graphql-core's `collect_subfields`) are worked out
 once per operation and type, not once per request, for operations without directives
@@ -34,9 +38,11 @@ from graphql import DirectiveNode, GraphQLField, GraphQLNonNull, GraphQLObjectTy
 from graphql.language import BREAK
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.cast import get_strawberry_type_cast
 
-# A plain field: (python attribute, serialiser, nullable).
-Plain = tuple[str, Callable[[Any], Any], bool]
+# A plain field: (python attribute, serialiser, nullable) for a scalar or an enum;
+# (python attribute, None, the object type, its Python class) for an object that cannot be null.
+Plain = tuple[str, Callable[[Any], Any], bool] | tuple[str, None, GraphQLObjectType, type]
 
 _plans: WeakKeyDictionary[GraphQLObjectType, dict[str, Plain]] = WeakKeyDictionary()
 
@@ -55,6 +61,10 @@ def _plain(field: GraphQLField) -> Plain | None:
         return None
     nullable = not isinstance(field.type, GraphQLNonNull)
     named = field.type if nullable else field.type.of_type
+    if isinstance(named, GraphQLObjectType) and not nullable:
+        # Its errors go to the parent as graphql-core sends them (a non-null field's do).
+        origin = getattr((named.extensions or {}).get("strawberry-definition"), "origin", None)
+        return (definition.python_name, None, named, origin) if origin is not None else None
     if not is_leaf_type(named):
         return None
     return definition.python_name, named.coerce_output_value, nullable
@@ -163,7 +173,23 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         try:
             for response_name, field_details_list in grouped_field_set.items():
                 plain = plan.get(field_details_list[0].node.name.value)
-                if plain is not None:
+                if plain is not None and plain[1] is None:
+                    # An object of exactly the field's type (so strawberry's is_type_of holds
+                    # without asking), not cast to another: straight to its fields.
+                    value = getattr(source_value, plain[0], None)
+                    if type(value) is plain[3] and get_strawberry_type_cast(value) is None:
+                        result = self.collect_and_execute_subfields(
+                            plain[2],
+                            field_details_list,
+                            Path(path, response_name, parent_type.name),
+                            value,
+                            position_context,
+                        )
+                        results[response_name] = result
+                        if is_awaitable(result):
+                            awaitable_fields.append(response_name)
+                        continue
+                elif plain is not None:
                     try:
                         value = getattr(source_value, plain[0])
                         if value is None:

@@ -63,3 +63,84 @@ async def test_aliases_fragments_and_nulls_answer_alike_every_time(gql, tokens):
                 "birthday": None,
                 "preferences": {"timezone": "UTC", "consent": False},
             }
+
+
+# A schema of its own: the same documents under graphql-core's executor and ours must give
+# the same data and the same errors (messages, paths, nulls propagated to the same place),
+# for the objects ours answers without graphql-core's field path (non-null, plain).
+import strawberry  # noqa: E402
+
+from api.execution import PlainFieldsExecutor  # noqa: E402
+
+
+@strawberry.interface
+class _Named:  # with an interface, strawberry gives the types an is_type_of to check
+    name: str
+
+
+@strawberry.type
+class _Leaf(_Named):
+    @strawberry.field
+    def broken(self) -> str:
+        raise ValueError("broken leaf")
+
+    @strawberry.field
+    def maybe(self) -> str | None:
+        raise ValueError("nullable leaf")
+
+
+@strawberry.type
+class _Other:
+    name: str
+
+
+@strawberry.type
+class _Box:
+    leaf: _Leaf
+    wrong: _Leaf  # holds an _Other: graphql-core's type check must still say so
+    cast: _Leaf  # holds a _Leaf cast to _Other
+    missing: _Leaf  # holds None
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def box(self) -> _Box | None:
+        return _Box(
+            leaf=_Leaf(name="a"),
+            wrong=_Other(name="b"),
+            cast=strawberry.cast(_Other, _Leaf(name="c")),
+            missing=None,
+        )
+
+    @strawberry.field
+    def boxes(self) -> list[_Box]:
+        return [self.box(), self.box()]
+
+
+async def test_objects_answered_in_place_give_graphql_cores_data_and_errors():
+    plain, ours = strawberry.Schema(_Query), strawberry.Schema(_Query, execution_context_class=PlainFieldsExecutor)
+    documents = [
+        "{ box { leaf { name maybe } } }",
+        "{ box { leaf { name broken } } }",
+        "{ box { leaf { name } wrong { name } } }",
+        "{ box { cast { name } } }",
+        "{ box { missing { name } } }",
+        "{ boxes { leaf { name maybe } } }",
+        "{ boxes { leaf { broken } } }",
+        "{ a: box { l: leaf { n: name } } b: box { leaf { ...F } } } fragment F on _Leaf { name maybe }",
+    ]
+    for document in documents:
+        for _ in range(2):  # the second run uses the collected selections
+            want, got = await plain.execute(document), await ours.execute(document)
+            assert got.data == want.data, document
+            assert [(e.message, e.path) for e in got.errors or []] == [
+                (e.message, e.path) for e in want.errors or []
+            ], document
+    # the cases answer what they should, so the comparison above compares something
+    assert (await ours.execute(documents[0])).data == {"box": {"leaf": {"name": "a", "maybe": None}}}
+    broken = await ours.execute(documents[1])
+    assert broken.data == {"box": None} and broken.errors[0].path == ["box", "leaf", "broken"]
+    for wrong in (documents[2], documents[3]):  # another type; a cast to another type
+        answer = await ours.execute(wrong)
+        assert answer.data == {"box": None} and "Expected value of type" in answer.errors[0].message
