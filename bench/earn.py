@@ -7,6 +7,11 @@
 Needs `wrk` and `pgbench` (Debian: apt-get install wrk postgresql-contrib). It creates
 two scratch databases (loyalty_bench_*, pgbench_*) and drops them afterwards.
 Every request is a new receipt, so each one credits points (the expensive path).
+
+Beside each throughput, the CPU milliseconds each side spends per transaction: the
+PostgreSQL server's processes (sampled every 0.2 s by pid, so a backend that exits
+loses at most its last 0.2 s), our server's, pgbench's. On two cores shared by all of
+them, throughput is about 2 cores / (their sum): the budget the aim leaves.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 
 import httpx
+import psutil
 from harness import fetchval, loyalty_server, sql, wrk_arguments, wrk_run
 
 from domain import db
@@ -55,7 +64,45 @@ end
 """
 
 
-def pgbench_tps(creds: dict, seconds: int, clients: int) -> float:
+class PostgresCpu:
+    """CPU seconds of the PostgreSQL server's processes while `running()` lasts."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @staticmethod
+    def _sample() -> dict[int, float]:
+        times = {}
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
+                times[process.pid] = sum(process.info["cpu_times"][:2])
+        return times
+
+    @contextmanager
+    def running(self):
+        first, last, done = self._sample(), {}, threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                last.update(self._sample())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield self
+        finally:
+            done.set()
+            sampler.join()
+            last.update(self._sample())
+            self.seconds = sum(t - first.get(pid, 0.0) for pid, t in last.items())
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
+
+
+def pgbench_tps(creds: dict, seconds: int, clients: int) -> tuple[float, int, float, float]:
+    """TPS, transactions, and CPU seconds of PostgreSQL and of pgbench during the timed run."""
     name = f"pgbench_{uuid.uuid4().hex[:8]}"
     asyncio.run(sql(creds, f'CREATE DATABASE "{name}"'))
     env = {**os.environ, "PGHOST": creds["host"], "PGPORT": str(creds["port"]), "PGUSER": creds["user"]}
@@ -63,14 +110,24 @@ def pgbench_tps(creds: dict, seconds: int, clients: int) -> float:
         env["PGPASSWORD"] = creds["password"]
     try:
         subprocess.run(["pgbench", "-i", "-q", "-s", "10", name], env=env, check=True, capture_output=True)
-        out = subprocess.run(
-            ["pgbench", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        return float(re.search(r"tps = ([0-9.]+)", out).group(1))
+        with PostgresCpu().running() as database:
+            client = psutil.Popen(
+                ["pgbench", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            client_cpu = 0.0
+            while client.poll() is None:  # its CPU, read while it still exists
+                client_cpu = max(client_cpu, cpu_seconds(client))
+                time.sleep(0.2)
+            out, _ = client.communicate()
+        if client.returncode:
+            raise SystemExit(f"pgbench failed: {out}")
+        tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
+        transactions = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+        return tps, transactions, database.seconds, client_cpu
     finally:
         asyncio.run(sql(creds, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -98,17 +155,32 @@ def main() -> None:
                 )
                 ids.append(r.json()["data"]["enrollMember"]["member"]["id"])
         lua = LUA.replace("%TOKEN%", staff).replace("%MEMBERS%", ",".join(ids)).replace("%%", "%")
-        result = wrk_run(server.url, lua, args.seconds, args.connections)
+        ours = psutil.Process(server.proc.pid)
+        before = cpu_seconds(ours)
+        with PostgresCpu().running() as database:
+            result = wrk_run(server.url, lua, args.seconds, args.connections)
+        our_cpu = cpu_seconds(ours) - before
         recorded = asyncio.run(fetchval(server.creds, "SELECT count(*) FROM purchases"))
 
-    tps = pgbench_tps(db.credentials_from_url(args.database_url), args.seconds, args.connections)
+    tps, transactions, pg_cpu, client_cpu = pgbench_tps(
+        db.credentials_from_url(args.database_url), args.seconds, args.connections
+    )
     rps = result.rps
+    per = max(1, result.requests)
     print(
         f"RecordPurchase over HTTP, {args.connections} clients, {args.seconds} s (wrk), {args.workers} API process(es):"
     )
     print(f"  throughput {result.line()}")
     print(f"  purchases recorded: {recorded} of {result.requests} requests")
+    print(
+        f"  CPU per purchase: PostgreSQL {1000 * database.seconds / per:.2f} ms,"
+        f" our server {1000 * our_cpu / per:.2f} ms"
+    )
     print(f"pgbench TPC-B, scale 10, {args.connections} clients, same PostgreSQL: {tps:8.1f} tps")
+    print(
+        f"  CPU per transaction: PostgreSQL {1000 * pg_cpu / max(1, transactions):.2f} ms,"
+        f" pgbench {1000 * client_cpu / max(1, transactions):.2f} ms"
+    )
     print(f"ratio RecordPurchase / TPC-B: {rps / tps:.2f}   (aim: 0.3 or better)")
 
 
