@@ -101,7 +101,10 @@ def standing_part(program: Program, member_id: uuid.UUID, now: datetime, *, toda
 
 
 def standing_of(row: dict) -> Standing | None:
-    found = repository.standing_of(row)
+    return _standing(repository.standing_of(row))
+
+
+def _standing(found: repository.StandingRow | None) -> Standing | None:
     return Standing(found.tier_key, found.qualifying, found.earned_today) if found else None
 
 
@@ -109,12 +112,17 @@ async def standing(
     conn: BaseDBAsyncClient | None, program: Program, member_id: uuid.UUID, now: datetime, *, today: bool = False
 ) -> Standing | None:
     """The one function that computes a member's standing (None: no such member), in one statement."""
-    row = await repository.standing(conn or connections.get("default"), member_id, *_window(program, now, today))
-    return Standing(row.tier_key, row.qualifying, row.earned_today) if row else None
+    return _standing(
+        await repository.standing(conn or connections.get("default"), member_id, *_window(program, now, today))
+    )
 
 
 async def qualifying_points(conn: BaseDBAsyncClient, program: Program, member_id: uuid.UUID, now: datetime) -> int:
-    found = await standing(conn, program, member_id, now)
+    return _qualifying(await standing(conn, program, member_id, now))
+
+
+def _qualifying(found: Standing | None) -> int:
+    """What counts toward a tier: never below 0 (refunds can outweigh the window's earnings)."""
     return max(0, found.qualifying) if found else 0
 
 
@@ -204,8 +212,7 @@ async def member_with_status(
     row = members.found_in(read)
     if row is None:
         return None
-    found = standing_of(read)
-    return row, _status(program, row.tier_key, max(0, found.qualifying) if found else 0, now)
+    return row, _status(program, row.tier_key, _qualifying(standing_of(read)), now)
 
 
 def _status(program: Program, tier_key: str, qualifying: int, now: datetime) -> TierStatus:
